@@ -1,0 +1,1 @@
+"""Clusterers (scikit-learn estimator API): each takes `n_clusters` (None = number of target classes)."""

@@ -1,0 +1,15 @@
+"""`cluster=kmeans`."""
+from sklearn.cluster import KMeans
+
+from vae_cluster.cluster.base import BaseClusterer
+
+
+class KMeansClusterer(BaseClusterer):
+    name = "kmeans"
+
+    def __init__(self, n_clusters: int | None = None, n_init: int = 10, random_state: int = 0):
+        super().__init__(n_clusters, random_state)
+        self.n_init = n_init
+
+    def _estimator(self, k):
+        return KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state)

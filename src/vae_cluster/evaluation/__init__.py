@@ -1,0 +1,1 @@
+"""Metrics and the evaluator that writes the tidy metrics table."""

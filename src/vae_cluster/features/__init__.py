@@ -1,0 +1,1 @@
+"""Feature extractors: items table -> feature matrix (one row per kept item)."""

@@ -1,0 +1,1 @@
+"""VAE zoo: one file per model, all subclasses of base.BaseVAE."""

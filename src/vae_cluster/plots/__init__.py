@@ -1,0 +1,4 @@
+"""Headless matplotlib figures for a run."""
+import matplotlib
+
+matplotlib.use("Agg")

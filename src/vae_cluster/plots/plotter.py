@@ -1,0 +1,24 @@
+"""Plotter: draws every per-run figure into <run>/plots/."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vae_cluster.plots.latent import project_2d, scatter_panels
+
+
+class Plotter:
+    def __init__(self, enabled: bool = True, projection: str = "umap", seed: int = 0):
+        self.enabled, self.projection, self.seed = enabled, projection, seed
+
+    def latent_map(self, out_dir: Path, method: str, Z: np.ndarray, items: pd.DataFrame,
+                   clusters: dict[str, np.ndarray], targets: list[str]) -> list[Path]:
+        if not self.enabled:
+            return []
+        P, axis = project_2d(Z, self.projection, self.seed)
+        colourings = {f"cluster (k for {t})": c for t, c in clusters.items()}
+        colourings.update({t: items[t].to_numpy() for t in targets})
+        return [scatter_panels(P, colourings, f"{method}: {axis} of the clustered representation", axis,
+                               Path(out_dir) / "plots" / f"latent_{method}.png")]

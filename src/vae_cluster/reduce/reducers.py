@@ -1,0 +1,78 @@
+"""`reduce=none|pca|umap`, each with an optional standard-scaling step.
+
+`space_name(base)` says in which space the clusterer (and the internal metrics) work, e.g.
+`latent`, `latent+pca-10`, `latent+umap-2d`: every metrics table carries it.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.decomposition import PCA
+from sklearn.preprocessing import StandardScaler
+
+
+class Identity(BaseEstimator, TransformerMixin):
+    tag = ""
+
+    def __init__(self, scale: bool = False):
+        self.scale = scale
+
+    def _reducer(self):
+        return None
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+        self.scaler_ = StandardScaler().fit(X) if self.scale else None
+        Xs = self.scaler_.transform(X) if self.scaler_ is not None else X
+        self.reducer_ = self._reducer()
+        if self.reducer_ is not None:
+            self.reducer_.fit(Xs)
+        return self
+
+    def transform(self, X):
+        X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+        if self.scaler_ is not None:
+            X = self.scaler_.transform(X)
+        return self.reducer_.transform(X) if self.reducer_ is not None else X
+
+    def fit_transform(self, X, y=None):
+        return self.fit(X).transform(X)
+
+    def space_name(self, base: str) -> str:
+        return base + ("+scaled" if self.scale else "") + (f"+{self.tag}" if self.tag else "")
+
+
+class PCAReducer(Identity):
+    def __init__(self, n_components: int = 10, scale: bool = False, random_state: int = 0):
+        super().__init__(scale)
+        self.n_components, self.random_state = n_components, random_state
+
+    @property
+    def tag(self):
+        return f"pca-{self.n_components}"
+
+    def _reducer(self):
+        return PCA(n_components=self.n_components, random_state=self.random_state)
+
+    def fit(self, X, y=None):
+        n = min(self.n_components, len(X), np.asarray(X).reshape(len(X), -1).shape[1])
+        self.n_components = n
+        return super().fit(X)
+
+
+class UMAPReducer(Identity):
+    def __init__(self, n_components: int = 2, n_neighbors: int = 15, min_dist: float = 0.1,
+                 metric: str = "euclidean", scale: bool = False, random_state: int = 0):
+        super().__init__(scale)
+        self.n_components, self.n_neighbors, self.min_dist = n_components, n_neighbors, min_dist
+        self.metric, self.random_state = metric, random_state
+
+    @property
+    def tag(self):
+        return f"umap-{self.n_components}d"
+
+    def _reducer(self):
+        import umap
+
+        return umap.UMAP(n_components=self.n_components, n_neighbors=self.n_neighbors, min_dist=self.min_dist,
+                         metric=self.metric, random_state=self.random_state, n_jobs=1)

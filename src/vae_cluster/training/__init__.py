@@ -1,0 +1,1 @@
+"""Training loop shared by every model."""

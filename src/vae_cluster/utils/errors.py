@@ -1,0 +1,9 @@
+"""User-facing errors: the CLI prints their message as one line and exits with code 2."""
+
+
+class UserError(Exception):
+    """A problem with the user's input (config, data, paths), not a bug."""
+
+
+class AudioError(Exception):
+    """One audio file could not be used (corrupt, empty, too short); the item is skipped and listed."""

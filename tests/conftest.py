@@ -1,0 +1,39 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+
+# Tiny settings for end-to-end runs: few songs, few epochs, no permutations beyond a handful.
+TINY = ["data.songs_per_class=6", "trainer=fast", "eval.n_permutations=5", "plots.projection=pca",
+        "eval.split=all", "features.progress=false"]
+
+
+def shared_data(*parts) -> Path:
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not present: {path}")
+    return path
+
+
+def run_cli(*args, cwd=None, check=True, timeout=600) -> subprocess.CompletedProcess:
+    """Run the installed `vae-cluster` entry point as a user would."""
+    exe = Path(sys.executable).with_name("vae-cluster")
+    cmd = [str(exe), *args] if exe.exists() else [sys.executable, "-m", "vae_cluster.cli", *args]
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\nSTDOUT:\n{proc.stdout[-3000:]}\nSTDERR:\n{proc.stderr[-5000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """Generated synthetic data shared by the session's runs."""
+    return tmp_path_factory.mktemp("data")
