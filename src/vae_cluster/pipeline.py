@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,8 @@ from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
 from vae_cluster.data.splits import assign_splits, select
+from vae_cluster.models.base import DataInfo
+from vae_cluster.report.run_report import write_run_report
 from vae_cluster.utils.errors import UserError
 from vae_cluster.utils.runinfo import environment, write_json
 from vae_cluster.utils.seeding import seed_everything
@@ -21,11 +24,43 @@ from vae_cluster.utils.seeding import seed_everything
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Representation:
+    """One clustered representation of the evaluated items (the model's latents or a baseline)."""
+
+    space: str                  # where the clusterer worked, e.g. "latent+umap-2d"
+    Z: np.ndarray               # the reduced representation that was clustered
+    clusters: dict[str, np.ndarray] = field(default_factory=dict)  # target -> labels
+    uses_labels: tuple[str, ...] = ()
+
+
+@dataclass
+class RunArtifacts:
+    """Everything a run produced in memory, for plots and reports."""
+
+    out_dir: Path
+    model_name: str
+    model: object
+    trainer: object
+    items: pd.DataFrame         # all kept items, with `split`
+    eval_mask: np.ndarray       # rows of `items` that were clustered and scored
+    X: np.ndarray               # model input for every kept item (standardised)
+    C: np.ndarray | None        # model conditions for every kept item (conditional models)
+    targets: list[str]
+    reps: dict[str, Representation]
+    history: pd.DataFrame
+    metrics: pd.DataFrame
+
+
 def standardize(X: np.ndarray, fit_mask: np.ndarray) -> np.ndarray:
     """Vectors: z-score per feature with train statistics. Other shapes are normalised by their extractor."""
     if X.ndim != 2:
         return X
     return StandardScaler().fit(X[fit_mask]).transform(X).astype(np.float32)
+
+
+def label_classes(items: pd.DataFrame) -> dict[str, list[str]]:
+    return {c: sorted(items[c].unique()) for c in ("genre", "language", "artist") if (items[c] != "").any()}
 
 
 def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
@@ -53,29 +88,43 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     if train.sum() < 2 or ev.sum() < 2:
         raise UserError(f"too few items after splitting: {train.sum()} train, {ev.sum()} in eval.split={evaluator.split}")
     X = standardize(feats.X, train)
+    data_info = DataInfo(blocks=dict(feats.blocks), classes=label_classes(items))
 
-    # 3. model
-    model = instantiate(cfg.model, input_shape=X.shape[1:])
+    # 3. model (conditional models get their label vectors; they are flagged and never scored on them)
+    model = instantiate(cfg.model, _partial_=True)(input_shape=X.shape[1:], data_info=data_info)
+    C = model.conditions(items)
     trainer = instantiate(cfg.trainer)
-    history = trainer.fit(model, X[train], X[val])
+    history = trainer.fit(model, X[train], X[val], *(None, None) if C is None else (C[train], C[val]),
+                          out_dir=out_dir)
     history.to_csv(out_dir / "history.csv", index=False)
     uses_labels = tuple(dict.fromkeys(feats.uses_labels + tuple(model.uses_labels)))
+    model_name = choices.get("model", type(model).__name__.lower())
 
     # 4. representations of the evaluated items: the model's latents and same-run baselines
-    model_name = choices.get("model", type(model).__name__.lower())
     flat = X.reshape(len(X), -1)
-    n_pca = min(cfg.baselines.pca_components, flat.shape[1], int(train.sum()))
-    reps = {model_name: ("latent", trainer.embed(model, X[ev]), uses_labels)}
+    reps = {model_name: ("latent", trainer.embed(model, X[ev], None if C is None else C[ev]), uses_labels)}
     if cfg.baselines.raw:
         reps["raw"] = ("raw", flat[ev], feats.uses_labels)
     if cfg.baselines.pca:
-        reps["pca"] = (f"pca-{n_pca}", PCA(n_pca, random_state=cfg.seed).fit(flat[train]).transform(flat[ev]),
-                       feats.uses_labels)
+        n_pca = min(cfg.baselines.pca_components, flat.shape[1], int(train.sum()))
+        pca = PCA(n_pca, random_state=cfg.seed).fit(flat[train])
+        reps["pca"] = (f"pca-{n_pca}", pca.transform(flat[ev]), feats.uses_labels)
+    if cfg.baselines.ae and model_name != "ae":
+        from vae_cluster.models.ae import AE
+
+        ae = AE(X.shape[1:], latent_dim=model.latent_dim, data_info=data_info) if X.ndim == 2 else None
+        if ae is not None:
+            seed_everything(cfg.seed)
+            instantiate(cfg.trainer, progress=False).fit(ae, X[train], X[val])
+            reps["ae"] = ("latent", trainer.embed(ae, X[ev]), feats.uses_labels)
 
     # 5. reduce, cluster, score
-    reducer, clusterer, plotter = instantiate(cfg.reduce), instantiate(cfg.cluster), instantiate(cfg.plots)
+    reducer, clusterer = instantiate(cfg.reduce), instantiate(cfg.cluster)
+    if hasattr(clusterer, "bind_model"):
+        clusterer.bind_model(model, model_name)
     eval_items = items[ev].reset_index(drop=True)
     rows, assign = [], eval_items[["id", "song_id", "artist", "split", *evaluator.targets]].copy()
+    done: dict[str, Representation] = {}
     for method, (space, R, labels_used) in reps.items():
         red = clone(reducer)
         Rr = red.fit_transform(R)
@@ -83,8 +132,7 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
         rows += m_rows
         for target, lab in clusters.items():
             assign[f"{method}|{target}"] = lab
-        if method == model_name:
-            plotter.latent_map(out_dir, method, Rr, eval_items, clusters, evaluator.targets)
+        done[method] = Representation(red.space_name(space), Rr, clusters, labels_used)
 
     metrics = pd.DataFrame(rows)
     metrics.insert(0, "cluster", choices.get("cluster", ""))
@@ -92,7 +140,12 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     metrics.to_csv(out_dir / "metrics.csv", index=False)
     assign.to_csv(out_dir / "assignments.csv", index=False)
 
+    # 6. figures and report
+    art = RunArtifacts(out_dir, model_name, model, trainer, items, ev, X, C, list(evaluator.targets), done,
+                       history, metrics)
+    instantiate(cfg.plots).plot_run(art)
     info.update(status="complete", device=str(trainer.device), wall_time_s=round(time.time() - t0, 2),
                 n_items=len(items), n_eval=int(ev.sum()), n_skipped=len(feats.skipped), epochs=len(history))
     write_json(out_dir / "run.json", info)
+    write_run_report(out_dir)
     return info

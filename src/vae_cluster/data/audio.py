@@ -38,3 +38,16 @@ def load_audio(path: str, sr: int = 22050, offset: float = 0.0, duration: float 
     if len(y) < min_duration * sr:
         raise AudioError(f"too short: {len(y) / sr:.2f} s < {min_duration:.2f} s")
     return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def load_item(item: dict, sr: int = 22050, min_duration: float = 0.0) -> np.ndarray:
+    """Audio of one items-table row: its window (offset/duration) plus per-item options, e.g. a
+    `target_rms` column set by adapters that loudness-normalise."""
+    duration = item.get("duration")
+    y = load_audio(item["path"], sr, float(item.get("offset") or 0.0), duration, min_duration)
+    target = item.get("target_rms")
+    if target is not None and isinstance(target, (int, float)) and not math.isnan(target) and target > 0:
+        rms = float(np.sqrt(np.mean(y.astype(np.float64) ** 2)))
+        if rms > 1e-8:
+            y = (y * (target / rms)).astype(np.float32)
+    return y

@@ -21,8 +21,10 @@ class Features:
     skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["id", "path", "reason"]))
     extras: dict = field(default_factory=dict)  # e.g. generated sentences, for the run folder
 
-    #: True when labels were fed into these features (then never scored against those labels).
+    #: labels that were fed into these features (then never scored against those labels)
     uses_labels: tuple[str, ...] = ()
+    #: named column ranges of a flat X, e.g. {"mfcc_stats": (0, 52), "lyrics": (52, 436)} (hybrid sets)
+    blocks: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 class FeatureExtractor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
-from vae_cluster.data.audio import load_audio
+from vae_cluster.data.audio import load_item
 from vae_cluster.features.base import FeatureExtractor
 
 STATS = {"mean": np.mean, "std": np.std, "min": np.min, "max": np.max, "median": np.median}
@@ -26,7 +26,7 @@ class MFCCStats(FeatureExtractor):
         self.min_duration = float(min_duration)
 
     def extract_one(self, item: dict) -> np.ndarray:
-        y = load_audio(item["path"], self.sr, item["offset"], item["duration"], self.min_duration)
+        y = load_item(item, self.sr, self.min_duration)
         return self.from_audio(y)
 
     def from_audio(self, y: np.ndarray) -> np.ndarray:

@@ -6,8 +6,22 @@ exposes `embed(x)` = latent means for clustering. `loss(x, out, kl_weight)` retu
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
 import torch
 from torch import nn
+
+
+@dataclass
+class DataInfo:
+    """What a model may know about its inputs besides their shape (passed by the pipeline)."""
+
+    #: named column ranges of flat feature vectors (hybrid features), e.g. {"lyrics": (52, 436)}
+    blocks: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: label -> sorted classes in the whole data set (for conditional models)
+    classes: dict[str, list[str]] = field(default_factory=dict)
 
 
 class BaseVAE(nn.Module):
@@ -17,8 +31,10 @@ class BaseVAE(nn.Module):
     predicts_clusters = False
     deterministic = False
 
-    def __init__(self, input_shape, latent_dim: int = 16, beta: float = 1.0, recon: str = "mse"):
+    def __init__(self, input_shape, latent_dim: int = 16, beta: float = 1.0, recon: str = "mse",
+                 data_info: DataInfo | None = None):
         super().__init__()
+        self.data_info = data_info or DataInfo()
         self.input_shape = tuple(int(s) for s in input_shape)
         self.latent_dim = int(latent_dim)
         self.beta = float(beta)
@@ -32,6 +48,10 @@ class BaseVAE(nn.Module):
         raise NotImplementedError
 
     # -- shared ------------------------------------------------------------------------
+    def conditions(self, items: pd.DataFrame) -> np.ndarray | None:
+        """Per-item condition vectors for conditional models (None: unconditional)."""
+        return None
+
     def reparameterize(self, mu, logvar):
         if not self.training or self.deterministic:
             return mu

@@ -11,8 +11,9 @@ from vae_cluster.models.base import BaseVAE, mlp
 
 class VAE(BaseVAE):
     def __init__(self, input_shape, latent_dim: int = 16, hidden_dims: tuple[int, ...] = (256, 128),
-                 beta: float = 1.0, batch_norm: bool = True, dropout: float = 0.1, recon: str = "mse"):
-        super().__init__(input_shape, latent_dim, beta, recon)
+                 beta: float = 1.0, batch_norm: bool = True, dropout: float = 0.1, recon: str = "mse",
+                 data_info=None):
+        super().__init__(input_shape, latent_dim, beta, recon, data_info)
         d = math.prod(self.input_shape)
         hidden = list(hidden_dims)
         self.encoder = mlp([d, *hidden], batch_norm, dropout)

@@ -1,0 +1,1 @@
+"""Per-run reports and sweep leaderboards."""

@@ -72,7 +72,7 @@ class Trainer:
                     sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(idx)
         return {k: v / n for k, v in sums.items()}
 
-    def fit(self, model, X_train, X_val=None, C_train=None, C_val=None) -> pd.DataFrame:
+    def fit(self, model, X_train, X_val=None, C_train=None, C_val=None, out_dir=None) -> pd.DataFrame:
         """Train; returns the per-epoch history (train_* and val_* losses, kl_weight, lr, seconds)."""
         model.to(self.device)
         Xt, Xv, Ct, Cv = (self.tensor(a) for a in (X_train, X_val, C_train, C_val))
