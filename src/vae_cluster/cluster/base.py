@@ -1,8 +1,49 @@
-"""Base clusterer: a uniform `n_clusters` parameter over scikit-learn's estimators."""
+"""Base clusterer: a uniform `n_clusters` parameter over scikit-learn's estimators.
+
+Contract with the evaluator (`vae_cluster.evaluation.evaluator`):
+- `n_clusters=None` means "the number of classes of each target"; the evaluator sets it per target.
+  A fixed `n_clusters` (`cluster.n_clusters=K`) is used for every target.
+- `needs_k = False` for density clusterers (DBSCAN, HDBSCAN): they find their own number of clusters.
+- `labels_` after `fit`: int labels, -1 = noise. `noise` (density clusterers only) is the policy the
+  evaluator applies to noise points: `own_cluster` (noise scored as one more cluster) or `exclude`
+  (noise left out of every metric; `coverage` says how much was kept).
+- `note_` (optional, after `fit`): a remark for the metrics row (e.g. the eps chosen, a fallback).
+- `space_` (optional, after `fit`): set when the clusterer worked in another space than the one it was
+  given (VaDE predicts on the un-reduced latent means).
+- `for_method(method, full, full_space)`: a fresh unfitted copy for one representation; `full` is the
+  representation before the reducer. Clusterers that need more context (VaDE) override it.
+"""
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
-from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.base import BaseEstimator, ClusterMixin, clone
+
+from vae_cluster.utils.errors import UserError
+
+NOISE_POLICIES = ("own_cluster", "exclude")
+
+
+def check_k(k, n_items: int, key: str = "cluster.n_clusters") -> int:
+    """k must be an integer in [2, n_items]: anything else is a one-line user error."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        try:
+            if float(k) != int(float(k)):
+                raise ValueError
+            k = int(float(k))
+        except (TypeError, ValueError):
+            raise UserError(f"{key}={k!r} must be an integer >= 2") from None
+    k = int(k)
+    if not 2 <= k <= n_items:
+        raise UserError(f"{key}={k} must be between 2 and the number of items being clustered ({n_items})")
+    return k
+
+
+def check_noise(policy: str) -> str:
+    if policy not in NOISE_POLICIES:
+        raise UserError(f"cluster.noise={policy!r}: choose from {', '.join(NOISE_POLICIES)}")
+    return policy
 
 
 class BaseClusterer(BaseEstimator, ClusterMixin):
@@ -18,13 +59,27 @@ class BaseClusterer(BaseEstimator, ClusterMixin):
     def _estimator(self, k):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def fit(self, X, y=None):
-        X = np.asarray(X, dtype=np.float64)
-        from vae_cluster.utils.errors import UserError
+    def for_method(self, method: str, full=None, full_space: str | None = None):
+        return clone(self)
 
-        if self.needs_k and self.n_clusters is not None and not 2 <= self.n_clusters <= len(X):
-            raise UserError(f"cluster.n_clusters={self.n_clusters} must be between 2 and the number of "
-                            f"items being clustered ({len(X)})")
-        self.estimator_ = self._estimator(self.n_clusters)
+    def _check_X(self, X) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        X = X.reshape(len(X), -1)
+        if len(X) < 2:
+            raise UserError(f"cannot cluster {len(X)} item(s): need at least 2")
+        if not np.isfinite(X).all():
+            raise UserError("the representation to cluster contains NaN or infinite values "
+                            "(a diverged model? try a lower trainer learning rate)")
+        return X
+
+    def fit(self, X, y=None):
+        X = self._check_X(X)
+        k = None
+        if self.needs_k:
+            if self.n_clusters is None:
+                raise UserError("cluster.n_clusters is not set (the evaluator sets it to the number of classes)")
+            k = check_k(self.n_clusters, len(X))
+        self.note_ = ""
+        self.estimator_ = self._estimator(k)
         self.labels_ = np.asarray(self.estimator_.fit_predict(X), dtype=int)
         return self

@@ -1,0 +1,23 @@
+"""`cluster=agglomerative`: hierarchical clustering (Ward, complete, average or single linkage)."""
+from sklearn.cluster import AgglomerativeClustering
+
+from vae_cluster.cluster.base import BaseClusterer
+from vae_cluster.utils.errors import UserError
+
+LINKAGES = ("ward", "complete", "average", "single")
+
+
+class AgglomerativeClusterer(BaseClusterer):
+    name = "agglomerative"
+
+    def __init__(self, n_clusters: int | None = None, linkage: str = "ward", metric: str = "euclidean",
+                 random_state: int = 0):
+        super().__init__(n_clusters, random_state)
+        self.linkage, self.metric = linkage, metric
+
+    def _estimator(self, k):
+        if self.linkage not in LINKAGES:
+            raise UserError(f"cluster.linkage={self.linkage!r}: choose from {', '.join(LINKAGES)}")
+        if self.linkage == "ward" and self.metric != "euclidean":
+            raise UserError(f"cluster.linkage=ward needs cluster.metric=euclidean (got {self.metric!r})")
+        return AgglomerativeClustering(n_clusters=k, linkage=self.linkage, metric=self.metric)

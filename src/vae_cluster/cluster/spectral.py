@@ -1,0 +1,26 @@
+"""`cluster=spectral`: spectral clustering on a symmetric k-nearest-neighbour graph."""
+from sklearn.cluster import SpectralClustering
+
+from vae_cluster.cluster.base import BaseClusterer
+
+
+class SpectralClusterer(BaseClusterer):
+    name = "spectral"
+
+    def __init__(self, n_clusters: int | None = None, n_neighbors: int = 10, assign_labels: str = "kmeans",
+                 n_init: int = 10, random_state: int = 0):
+        super().__init__(n_clusters, random_state)
+        self.n_neighbors, self.assign_labels, self.n_init = n_neighbors, assign_labels, n_init
+
+    def fit(self, X, y=None):
+        self.n_items_ = len(X)
+        super().fit(X, y)
+        if self.n_neighbors_ != self.n_neighbors:
+            self.note_ = f"spectral: n_neighbors lowered to {self.n_neighbors_} ({self.n_items_} items)"
+        return self
+
+    def _estimator(self, k):
+        self.n_neighbors_ = max(1, min(int(self.n_neighbors), self.n_items_ - 1))
+        return SpectralClustering(n_clusters=k, affinity="nearest_neighbors", n_neighbors=self.n_neighbors_,
+                                  assign_labels=self.assign_labels, n_init=self.n_init,
+                                  random_state=self.random_state)
