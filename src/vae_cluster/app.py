@@ -65,8 +65,15 @@ def check_overrides(overrides: list[str], conf: Path) -> None:
     for i, c in enumerate(choices):
         for v in c[1:]:
             combos.add(tuple(v if j == i else cc[0] for j, cc in enumerate(choices)))
+    # Hydra's own groups (hydra/launcher=joblib|submitit_slurm|slurm_gpu...): the option must exist
+    hydra_groups = [o.input_line for o in parsed if o.key_or_group.startswith("hydra/") and not o.is_sweep_override()]
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        if hydra_groups:
+            try:
+                compose("config", overrides=hydra_groups, return_hydra_config=True)
+            except (HydraException, OmegaConfBaseException) as err:
+                fail(" ".join(str(err).split()).split(" Config search path")[0][:400])
         for combo in itertools.islice(combos, 64):
             try:
                 compose("config", overrides=list(combo))
@@ -110,6 +117,14 @@ def run_app(args: list[str], conf: Path) -> int:
         hc = HydraConfig.get()
         out_dir = Path(hc.runtime.output_dir)
         choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
+        if hc.mode == RunMode.MULTIRUN and cfg.get("skip_complete", True):
+            from vae_cluster.report.resume import completed_result
+
+            previous = completed_result(out_dir, cfg)
+            if previous is not None:
+                log.info("skipped: %s already holds complete results for this config (skip_complete=false "
+                         "re-runs it)", out_dir)
+                return previous
         try:
             info = pipeline.run(cfg, out_dir, choices)
             log.info("done in %.1f s: %s", info["wall_time_s"], out_dir)

@@ -87,7 +87,7 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     ev = select(items, evaluator.split)
     if train.sum() < 2 or ev.sum() < 2:
         raise UserError(f"too few items after splitting: {train.sum()} train, {ev.sum()} in eval.split={evaluator.split}")
-    X = standardize(feats.X, train)
+    X = feats.X.astype(np.float32) if getattr(feats, "scaled", False) else standardize(feats.X, train)
     data_info = DataInfo(blocks=dict(feats.blocks), classes=label_classes(items))
 
     # 3. model (conditional models get their label vectors; they are flagged and never scored on them)
@@ -97,6 +97,9 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     history = trainer.fit(model, X[train], X[val], *(None, None) if C is None else (C[train], C[val]),
                           out_dir=out_dir)
     history.to_csv(out_dir / "history.csv", index=False)
+    held_name = "test" if select(items, "test").any() else "val"  # diagnostics on held-out clips
+    held = select(items, held_name)
+    trainer.diagnostics(model, X[held], None if C is None else C[held], out_dir=out_dir, split=held_name)
     uses_labels = tuple(dict.fromkeys(feats.uses_labels + tuple(model.uses_labels)))
     model_name = choices.get("model", type(model).__name__.lower())
 
@@ -117,35 +120,49 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
             seed_everything(cfg.seed)
             instantiate(cfg.trainer, progress=False).fit(ae, X[train], X[val])
             reps["ae"] = ("latent", trainer.embed(ae, X[ev]), feats.uses_labels)
+        else:
+            log.warning("baselines.ae skipped: the AE baseline needs vector features, got shape %s", X.shape[1:])
 
     # 5. reduce, cluster, score
     reducer, clusterer = instantiate(cfg.reduce), instantiate(cfg.cluster)
     if hasattr(clusterer, "bind_model"):
         clusterer.bind_model(model, model_name)
     eval_items = items[ev].reset_index(drop=True)
-    rows, assign = [], eval_items[["id", "song_id", "artist", "split", *evaluator.targets]].copy()
+    evaluator.check_targets(eval_items)  # a missing target label: one-line error naming it
+    label_cols = [c for c in ("genre", "language", "artist") if c in eval_items and (eval_items[c] != "").any()]
+    label_cols += [t for t in evaluator.targets if t not in label_cols]
+    rows, assign = [], eval_items[["id", "song_id", "split", *label_cols]].copy()
     done: dict[str, Representation] = {}
     for method, (space, R, labels_used) in reps.items():
         red = clone(reducer)
         Rr = red.fit_transform(R)
-        m_rows, clusters = evaluator.evaluate(method, red.space_name(space), Rr, eval_items, clusterer, labels_used)
+        m_rows, clusters = evaluator.evaluate(method, red.space_name(space), Rr, eval_items, clusterer, labels_used,
+                                              full=R, full_space=space)
         rows += m_rows
         for target, lab in clusters.items():
-            assign[f"{method}|{target}"] = lab
+            assign[f"{method}|{target}"] = lab  # -1 = noise (density clusterers)
         done[method] = Representation(red.space_name(space), Rr, clusters, labels_used)
 
-    metrics = pd.DataFrame(rows)
+    from vae_cluster.evaluation.evaluator import tidy
+    from vae_cluster.evaluation.tables import write_metrics_md
+
+    metrics = tidy(rows)
     metrics.insert(0, "cluster", choices.get("cluster", ""))
     metrics.insert(0, "model", model_name)
     metrics.to_csv(out_dir / "metrics.csv", index=False)
+    write_metrics_md(metrics, out_dir / "metrics.md",
+                     f"Clustering metrics: {model_name} · reduce={choices.get('reduce', '')} · "
+                     f"cluster={choices.get('cluster', '')} · eval.split={evaluator.split}")
     assign.to_csv(out_dir / "assignments.csv", index=False)
 
     # 6. figures and report
     art = RunArtifacts(out_dir, model_name, model, trainer, items, ev, X, C, list(evaluator.targets), done,
                        history, metrics)
+    t_plots = time.time()
     instantiate(cfg.plots).plot_run(art)
     info.update(status="complete", device=str(trainer.device), wall_time_s=round(time.time() - t0, 2),
-                n_items=len(items), n_eval=int(ev.sum()), n_skipped=len(feats.skipped), epochs=len(history))
+                n_items=len(items), n_eval=int(ev.sum()), n_skipped=len(feats.skipped), epochs=len(history),
+                plots_time_s=round(time.time() - t_plots, 2))
     write_json(out_dir / "run.json", info)
-    write_run_report(out_dir)
+    write_run_report(out_dir, items=items)
     return info

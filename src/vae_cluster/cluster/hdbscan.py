@@ -29,7 +29,8 @@ class HDBSCANClusterer(BaseClusterer):
         self.estimator_ = HDBSCAN(min_cluster_size=mcs, min_samples=ms, metric=self.metric,
                                   cluster_selection_epsilon=float(self.cluster_selection_epsilon),
                                   cluster_selection_method=self.cluster_selection_method, copy=True)
-        self.labels_ = np.asarray(self.estimator_.fit_predict(X), dtype=int)
+        labels = np.asarray(self.estimator_.fit_predict(X), dtype=int)
+        self.labels_ = np.where(labels < 0, -1, labels)  # -2/-3 (infinite/missing) count as noise too
         self.note_ = f"hdbscan min_cluster_size={mcs}" + ("" if mcs == self.min_cluster_size else
                                                           f" (lowered from {self.min_cluster_size}: {len(X)} items)")
         return self

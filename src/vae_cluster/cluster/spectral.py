@@ -1,4 +1,6 @@
 """`cluster=spectral`: spectral clustering on a symmetric k-nearest-neighbour graph."""
+import warnings
+
 from sklearn.cluster import SpectralClustering
 
 from vae_cluster.cluster.base import BaseClusterer
@@ -14,9 +16,15 @@ class SpectralClusterer(BaseClusterer):
 
     def fit(self, X, y=None):
         self.n_items_ = len(X)
-        super().fit(X, y)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            super().fit(X, y)
+        notes = []
         if self.n_neighbors_ != self.n_neighbors:
-            self.note_ = f"spectral: n_neighbors lowered to {self.n_neighbors_} ({self.n_items_} items)"
+            notes.append(f"spectral: n_neighbors lowered to {self.n_neighbors_} ({self.n_items_} items)")
+        if any("not fully connected" in str(w.message) for w in caught):
+            notes.append(f"spectral: the {self.n_neighbors_}-NN graph is not connected (embedding less reliable)")
+        self.note_ = "; ".join(notes)
         return self
 
     def _estimator(self, k):

@@ -3,6 +3,11 @@
 An adapter's `load()` returns an *items table*: a pandas DataFrame with one row per clip and the
 columns in ITEM_COLUMNS. `path` is an audio file (or empty for feature tables); `offset`/`duration`
 (seconds) select a window of it (duration NaN = to the end). Labels that are unknown are empty strings.
+
+Options shared by every audio adapter (see windowing.py): `crop_seconds` (centre crop),
+`window_seconds`/`hop_seconds` (sliding windows; hop null = non-overlapping slices), `max_windows`
+(per file) and `target_dbfs` (loudness normalisation of each item, applied by audio.load_item through a
+`target_rms` column). Extra columns set by adapters are kept (e.g. `source_id`, `window`, `notes`).
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vae_cluster.data.windowing import check_window_options, window_items
 from vae_cluster.utils.errors import UserError
 
 ITEM_COLUMNS = ["id", "path", "song_id", "artist", "language", "genre", "lyrics", "offset", "duration"]
@@ -24,12 +30,25 @@ class Dataset:
     #: Labels this data set can be scored against.
     targets: tuple[str, ...] = ("genre", "language")
 
-    def __init__(self, root: str | Path | None = None, sample_rate: int = 22050):
+    def __init__(self, root: str | Path | None = None, sample_rate: int = 22050, crop_seconds: float | None = None,
+                 window_seconds: float | None = None, hop_seconds: float | None = None,
+                 max_windows: int | None = None, target_dbfs: float | None = None, progress: bool = True):
         self.root = Path(root).expanduser() if root is not None else None
         self.sample_rate = int(sample_rate)
+        check_window_options(crop_seconds, window_seconds, hop_seconds, max_windows)
+        if target_dbfs is not None and not -80 <= float(target_dbfs) <= 0:
+            raise UserError(f"data.target_dbfs must be between -80 and 0 (dB full scale), got {target_dbfs}")
+        self.crop_seconds = None if crop_seconds is None else float(crop_seconds)
+        self.window_seconds = None if window_seconds is None else float(window_seconds)
+        self.hop_seconds = None if hop_seconds is None else float(hop_seconds)
+        self.max_windows = None if max_windows is None else int(max_windows)
+        self.target_dbfs = None if target_dbfs is None else float(target_dbfs)
+        self.progress = bool(progress)
 
     def check_root(self) -> Path:
-        if self.root is None or not self.root.exists():
+        if self.root is None:
+            raise UserError(f"data.root is not set for data={self.name}; add data.root=<path to your copy>")
+        if not self.root.exists():
             raise UserError(f"data root '{self.root}' does not exist; set it with data.root=<path>")
         return self.root
 
@@ -37,8 +56,23 @@ class Dataset:
         raise NotImplementedError
 
     def load(self) -> pd.DataFrame:
-        """The validated items table."""
-        return normalize_items(self.items(), source=self.name)
+        """The validated items table, windowed and with loudness targets when configured."""
+        items = normalize_items(self.items(), source=self.name)
+        return self.postprocess(items)
+
+    def postprocess(self, items: pd.DataFrame) -> pd.DataFrame:
+        """Windowing and loudness options on a validated items table."""
+        windowed = self.crop_seconds is not None or self.window_seconds is not None
+        if windowed:
+            if (items["path"] == "").all():
+                raise UserError(f"{self.name}: items have no audio files, so data.crop_seconds/window_seconds "
+                                f"cannot apply; set them to null")
+            items = window_items(items, self.crop_seconds, self.window_seconds, self.hop_seconds,
+                                 self.max_windows, self.progress)
+        if self.target_dbfs is not None:
+            items = items.copy()
+            items["target_rms"] = 10 ** (self.target_dbfs / 20)
+        return normalize_items(items, source=self.name) if windowed else items
 
 
 def normalize_items(df: pd.DataFrame, source: str = "items") -> pd.DataFrame:
@@ -59,7 +93,9 @@ def normalize_items(df: pd.DataFrame, source: str = "items") -> pd.DataFrame:
     df.loc[df["song_id"] == "", "song_id"] = df.loc[df["song_id"] == "", "id"]
     dup = df["id"][df["id"].duplicated()]
     if len(dup):
-        raise UserError(f"{source}: duplicate item ids, e.g. '{dup.iloc[0]}'")
+        paths = df.loc[df["id"] == dup.iloc[0], "path"].tolist()
+        raise UserError(f"{source}: duplicate item id '{dup.iloc[0]}' ({len(paths)} rows, e.g. "
+                        f"{', '.join(map(repr, paths[:2]))}); ids must be unique")
     if df.empty:
         raise UserError(f"{source}: no items found")
     cols = ITEM_COLUMNS + [c for c in df.columns if c not in ITEM_COLUMNS]

@@ -163,7 +163,8 @@ class SyntheticMusic(SongsFolder):
 
     def __init__(self, root: str | Path = "outputs/data/synthetic", n_genres: int = 4,
                  languages: tuple[str, ...] = ("english", "bangla"), songs_per_class: int = 40,
-                 clips_per_song: int = 2, clip_seconds: float = 3.0, sample_rate: int = 22050, seed: int = 0):
+                 clips_per_song: int = 2, clip_seconds: float = 3.0, sample_rate: int = 22050, seed: int = 0,
+                 **options):
         from vae_cluster.utils.errors import UserError
 
         if not 2 <= n_genres <= len(GENRES):
@@ -176,7 +177,7 @@ class SyntheticMusic(SongsFolder):
                            duration=float(clip_seconds), sr=int(sample_rate), seed=int(seed), version=1)
         key = hashlib.sha1(json.dumps(self.params, sort_keys=True).encode()).hexdigest()[:10]
         self.base = Path(root).expanduser()
-        super().__init__(root=self.base / f"seed{seed}-{key}", sample_rate=sample_rate)
+        super().__init__(root=self.base / f"seed{seed}-{key}", sample_rate=sample_rate, **options)
 
     def items(self) -> pd.DataFrame:
         if not (self.root / "metadata.csv").exists():

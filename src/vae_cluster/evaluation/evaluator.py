@@ -3,6 +3,20 @@
 Rows are tidy: one per method x target x level, with every metric a column, the space the clusterer
 worked in, chance baselines (majority-class purity; permutation-test mean and p-value for NMI/ARI),
 a `uses_labels` flag, and a `note` when something was skipped or degenerate.
+
+Honesty rules implemented here:
+- `k` defaults to the number of classes of each target among the evaluated items; a fixed
+  `cluster.n_clusters` is used for every target (and must be 2..n items).
+- Internal metrics are computed in the space that was clustered (`space`), and again in the
+  representation before the reducer (`unreduced_*`, `unreduced_space`) so that a silhouette on a
+  UMAP-2D map never stands alone.
+- Song level: each song gets the majority cluster of its clips (`song_vote`) and its majority label;
+  internal metrics use the mean embedding per song.
+- Noise (-1, density clusterers): `own_cluster` scores it as one more cluster; `exclude` scores covered
+  items only. `coverage` is always the kept share (clips, or songs with at least one covered clip).
+- Chance: majority-class purity, and a permutation test (labels shuffled between songs, see
+  `metrics.Permuter`); `<target>_shuffled` control rows should score ~0.
+- A target that fed the model or features (`uses_labels`) is never scored: its rows say so.
 """
 from __future__ import annotations
 
@@ -10,8 +24,16 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from vae_cluster.evaluation.metrics import external_metrics, internal_metrics, majority_purity
+from vae_cluster.evaluation.metrics import (CHANCE, EXTERNAL, INTERNAL, external_metrics, internal_metrics,
+                                            majority_purity, Permuter, permutation_chance)
 from vae_cluster.utils.errors import UserError
+
+LABELS = ("genre", "language", "artist")
+
+#: column order of metrics.csv
+COLUMNS = ["method", "space", "target", "level", "k", "k_requested", "n_classes", "n_items", "coverage",
+           *INTERNAL, "unreduced_space", *(f"unreduced_{m}" for m in INTERNAL), *EXTERNAL, *CHANCE,
+           "uses_labels", "note"]
 
 
 def song_vote(song_ids, values) -> pd.Series:
@@ -22,88 +44,153 @@ def song_vote(song_ids, values) -> pd.Series:
     return counts.drop_duplicates("song").set_index("song")["v"]
 
 
-def permutation_chance(y_true, y_pred, n: int, rng: np.random.Generator) -> dict:
-    """Mean NMI/ARI over `n` label shuffles, and the p-value of the observed score (with +1 smoothing)."""
-    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
-
-    if n <= 0 or len(np.unique(y_true)) < 2 or len(np.unique(y_pred)) < 2:
-        return {}
-    obs_nmi = normalized_mutual_info_score(y_true, y_pred)
-    obs_ari = adjusted_rand_score(y_true, y_pred)
-    nmis, aris = np.empty(n), np.empty(n)
-    for i in range(n):
-        perm = rng.permutation(y_true)
-        nmis[i] = normalized_mutual_info_score(perm, y_pred)
-        aris[i] = adjusted_rand_score(perm, y_pred)
-    return {"chance_nmi": float(nmis.mean()), "p_nmi": float((1 + (nmis >= obs_nmi).sum()) / (n + 1)),
-            "chance_ari": float(aris.mean()), "p_ari": float((1 + (aris >= obs_ari).sum()) / (n + 1))}
+def tidy(rows: list[dict]) -> pd.DataFrame:
+    """Rows -> the metrics table with the documented column order (extra columns kept at the end)."""
+    df = pd.DataFrame(rows)
+    df = df.reindex(columns=COLUMNS + [c for c in df.columns if c not in COLUMNS])
+    for col in ("note", "uses_labels", "unreduced_space"):
+        df[col] = df[col].astype(object).where(df[col].notna(), "")
+    return df
 
 
 class Evaluator:
     def __init__(self, targets=("genre", "language"), levels=("clip", "song"), split: str = "test",
-                 n_permutations: int = 100, shuffled_control: bool = True, seed: int = 0):
+                 n_permutations: int = 100, shuffled_control: bool = True, seed: int = 0,
+                 permutation_unit: str = "song", unreduced_internal: bool = True):
         bad = [lv for lv in levels if lv not in ("clip", "song")]
         if bad:
             raise UserError(f"eval.levels: unknown level '{bad[0]}'; choose from clip, song")
+        if permutation_unit not in ("song", "clip"):
+            raise UserError(f"eval.permutation_unit={permutation_unit!r}: choose from song, clip")
+        if isinstance(targets, str):
+            targets = [targets]
+        if not list(targets):
+            raise UserError("eval.targets is empty; give at least one label, e.g. eval.targets=[genre]")
         self.targets, self.levels, self.split = list(targets), list(levels), split
         self.n_permutations, self.shuffled_control, self.seed = int(n_permutations), shuffled_control, seed
+        self.permutation_unit, self.unreduced_internal = permutation_unit, unreduced_internal
 
     def check_targets(self, items: pd.DataFrame) -> list[str]:
         for t in self.targets:
-            if t not in items.columns or (items[t] == "").all():
-                raise UserError(f"eval.targets: label '{t}' is not in this data set "
-                                f"(has: {', '.join(c for c in ('genre', 'language', 'artist') if c in items and (items[c] != '').any())})")
+            if t not in items.columns or (items[t].fillna("").astype(str) == "").all():
+                have = [c for c in LABELS if c in items and (items[c].fillna("").astype(str) != "").any()]
+                raise UserError(f"eval.targets: label '{t}' is not in this data set (has: {', '.join(have) or 'none'})")
         return self.targets
 
-    def cluster(self, clusterer, Z, k: int) -> np.ndarray:
-        est = clone(clusterer)
+    def cluster(self, clusterer, Z, k: int, method: str = "", full=None, full_space=None) -> tuple[np.ndarray, dict]:
+        """Fit a fresh copy of `clusterer` on Z with k clusters (unless fixed); labels and fit info."""
+        est = (clusterer.for_method(method, full, full_space) if hasattr(clusterer, "for_method")
+               else clone(clusterer))
         if getattr(est, "needs_k", True) and est.get_params().get("n_clusters") is None:
             est.set_params(n_clusters=k)
-        return est.fit(Z).labels_
+        labels = np.asarray(est.fit(Z).labels_, dtype=int)
+        info = {"note": getattr(est, "note_", "") or "", "space": getattr(est, "space_", None),
+                "noise": getattr(est, "noise", "own_cluster"),
+                "k_requested": est.get_params().get("n_clusters") if getattr(est, "needs_k", True) else None}
+        return labels, info
 
     def evaluate(self, method: str, space: str, Z: np.ndarray, items: pd.DataFrame, clusterer,
-                 uses_labels=()) -> tuple[list[dict], dict[str, np.ndarray]]:
-        """Rows for this method, and its cluster labels per target (for assignments.csv)."""
-        rows, assignments, by_k = [], {}, {}
+                 uses_labels=(), full: np.ndarray | None = None, full_space: str | None = None
+                 ) -> tuple[list[dict], dict[str, np.ndarray]]:
+        """Rows for this method, and its cluster labels per target (for assignments.csv).
+
+        Z is the (reduced) representation that is clustered, `space` its name; `full`/`full_space` the
+        representation before the reducer (for `unreduced_*` metrics and VaDE's own assignment).
+        """
+        rows, assignments, cache = [], {}, {}
         rng = np.random.default_rng(self.seed)
+        Z = np.asarray(Z, dtype=np.float64).reshape(len(Z), -1)
+        full = None if full is None else np.asarray(full, dtype=np.float64).reshape(len(full), -1)
+        songs = items["song_id"].to_numpy()
         for target in self.check_targets(items):
-            y = items[target].to_numpy()
-            k = len(np.unique(y))
+            y = items[target].fillna("").astype(str).to_numpy()
+            has = y != ""  # items without this label are clustered but not scored against it
+            n_classes = len(np.unique(y[has]))
             fixed_k = clusterer.get_params().get("n_clusters")
-            key = fixed_k or k
-            if key not in by_k:
-                by_k[key] = self.cluster(clusterer, Z, max(k, 2) if fixed_k is None else fixed_k)
-            labels = by_k[key]
+            key = fixed_k if fixed_k is not None else n_classes
+            if key not in cache:
+                cache[key] = self.cluster(clusterer, Z, max(n_classes, 2), method, full, full_space)
+            labels, info = cache[key]
             assignments[target] = labels
-            base = {"method": method, "space": space, "target": target, "k": int(len(np.unique(labels[labels >= 0]))),
-                    "n_classes": k, "uses_labels": ",".join(uses_labels)}
+            own_space = info["space"]  # the clusterer worked on `full` (VaDE), not on Z
+            Zi, sp = (full, own_space) if own_space and full is not None else (Z, space)
+            base = {"method": method, "space": sp, "target": target,
+                    "k": int(len(np.unique(labels[labels >= 0]))), "k_requested": info["k_requested"],
+                    "n_classes": n_classes, "uses_labels": ",".join(uses_labels)}
             if target in uses_labels:
-                rows.append({**base, "level": "clip", "note": f"not scored: the model/features were given '{target}'"})
+                for level in self.levels:
+                    rows.append({**base, "level": level,
+                                 "note": f"not scored: the model/features were given '{target}'"})
                 continue
+            notes = [info["note"]] if info["note"] else []
+            if not has.all():
+                notes.append(f"{int((~has).sum())} items without '{target}' not scored")
+            Zt, lt, yt, st = Zi[has], labels[has], y[has], songs[has]
+            if n_classes < 2:
+                notes.append(f"'{target}' has a single class among the evaluated items; clustered with k=2")
+            unred = (full[has], full_space) if self.unreduced_internal and full is not None else (None, None)
             for level in self.levels:
-                rows.append({**base, **self._score(level, Z, labels, y, items["song_id"].to_numpy(), rng)})
-                if self.shuffled_control and level == "clip":
-                    ctrl = {**base, "target": f"{target}_shuffled", "level": "clip"}
-                    ext, note = external_metrics(rng.permutation(y), labels)
-                    rows.append({**ctrl, **ext, "n_items": len(y), "note": "control: labels shuffled" + (f"; {note}" if note else "")})
+                row = self._score(level, Zt, lt, yt, st, rng, info["noise"], unred)
+                row["note"] = "; ".join(n for n in [*notes, row["note"]] if n)
+                rows.append({**base, **row})
+            if self.shuffled_control:
+                y_shuf = self._permuter(yt, st)(rng)
+                ctrl = self._score("clip", Zt, lt, y_shuf, st, rng, info["noise"], (None, None),
+                                   n_permutations=0, internal=False)
+                ctrl["note"] = "; ".join(n for n in ["control: labels shuffled between songs"
+                                                     if self.permutation_unit == "song" else
+                                                     "control: labels shuffled", ctrl["note"]] if n)
+                rows.append({**base, "target": f"{target}_shuffled", **ctrl})
         return rows, assignments
 
-    def _score(self, level, Z, labels, y, songs, rng) -> dict:
+    def _permuter(self, y, songs):
+        return Permuter(y, songs if self.permutation_unit == "song" else None)
+
+    def _score(self, level, Z, labels, y, songs, rng, noise_policy="own_cluster", unreduced=(None, None),
+               n_permutations: int | None = None, internal: bool = True) -> dict:
         notes = []
+        labels = np.asarray(labels).copy()
+        noise = labels < 0
+        keep = np.ones(len(labels), dtype=bool)
+        if noise.any():
+            if noise_policy == "exclude":
+                keep = ~noise
+                notes.append(f"noise excluded: {int(noise.sum())} of {len(labels)} clips not scored")
+            else:
+                labels[noise] = labels.max() + 1 if (~noise).any() else 0
+                notes.append(f"noise ({int(noise.sum())} of {len(labels)} clips) scored as its own cluster")
+        Zu, su = unreduced
         if level == "song":
-            voted = song_vote(songs, labels)
+            n_units = len(pd.unique(songs))
+            voted = song_vote(songs[keep], labels[keep])
             truth = song_vote(songs, y).loc[voted.index]
             # internal metrics at song level: mean embedding per song, voted cluster
-            Zs = pd.DataFrame(Z).groupby(songs).mean().loc[voted.index].to_numpy()
-            Z, labels, y = Zs, voted.to_numpy(), truth.to_numpy()
-        noise = labels < 0
-        row = {"level": level, "n_items": len(y), "coverage": float(1 - noise.mean())}
-        inter, n1 = internal_metrics(Z, labels)
+            Z = pd.DataFrame(Z).groupby(songs).mean().loc[voted.index].to_numpy()
+            if Zu is not None:
+                Zu = pd.DataFrame(Zu).groupby(songs).mean().loc[voted.index].to_numpy()
+            labels, y, groups = voted.to_numpy(), truth.to_numpy(), None
+        else:
+            n_units = len(labels)
+            Z, labels, y, groups = Z[keep], labels[keep], y[keep], songs[keep]
+            Zu = None if Zu is None else Zu[keep]
+        row = {"level": level, "n_items": len(y), "coverage": float(len(y) / n_units) if n_units else np.nan}
+        if len(y) == 0:
+            row.update({m: np.nan for m in (*INTERNAL, *EXTERNAL)})
+            row["note"] = "; ".join(notes + ["all items are noise: nothing to score"])
+            return row
+        if internal:
+            inter, n1 = internal_metrics(Z, labels)
+            row.update(inter)
+            if Zu is not None:
+                row["unreduced_space"] = su
+                row.update({f"unreduced_{k}": v for k, v in internal_metrics(Zu, labels)[0].items()})
+            notes.append(n1)
         ext, n2 = external_metrics(y, labels)
-        row.update(inter)
         row.update(ext)
+        notes.append(n2)
         row["chance_purity"] = majority_purity(y)
-        row.update(permutation_chance(y, labels, self.n_permutations, rng))
-        notes += [n for n in (n1, n2) if n]
-        row["note"] = "; ".join(notes)
+        n = self.n_permutations if n_permutations is None else n_permutations
+        row.update(permutation_chance(y, labels, n, rng,
+                                      groups if self.permutation_unit == "song" else None))
+        row["note"] = "; ".join(n for n in notes if n)
         return row

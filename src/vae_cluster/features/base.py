@@ -1,6 +1,8 @@
-"""The feature-extractor interface shared by every feature set."""
+"""The feature-extractor interface shared by every feature set, and cached, parallel per-clip extraction."""
 from __future__ import annotations
 
+import logging
+import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -9,7 +11,10 @@ import pandas as pd
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
+from vae_cluster.features.cache import CODE_VERSION, FeatureCache, digest, item_identity
 from vae_cluster.utils.errors import AudioError, UserError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -25,6 +30,16 @@ class Features:
     uses_labels: tuple[str, ...] = ()
     #: named column ranges of a flat X, e.g. {"mfcc_stats": (0, 52), "lyrics": (52, 436)} (hybrid sets)
     blocks: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: True when the extractor already scaled X (hybrid block weights): the pipeline must not re-standardise
+    scaled: bool = False
+
+
+def check_finite(name: str, x) -> np.ndarray:
+    """x as float32, or AudioError naming the feature that has NaN/inf values."""
+    x = np.asarray(x, dtype=np.float32)
+    if not np.all(np.isfinite(x)):
+        raise AudioError(f"non-finite values in {name}")
+    return x
 
 
 class FeatureExtractor:
@@ -32,11 +47,15 @@ class FeatureExtractor:
 
     name = "features"
     uses_labels: tuple[str, ...] = ()
+    #: how a hybrid set scales this block: "stats" (z-score per column) or "embedding" (one scale per block)
+    kind = "stats"
 
-    def __init__(self, n_jobs: int = 1, max_bad_fraction: float = 0.2, progress: bool = True):
-        self.n_jobs = n_jobs
-        self.max_bad_fraction = max_bad_fraction
-        self.progress = progress
+    def __init__(self, n_jobs: int = 1, max_bad_fraction: float = 0.2, progress: bool = True,
+                 cache_dir: str | None = None):
+        self.n_jobs = int(n_jobs)
+        self.max_bad_fraction = float(max_bad_fraction)
+        self.progress = bool(progress)
+        self.cache_dir = cache_dir
 
     def extract_one(self, item: dict) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -60,12 +79,15 @@ class FeatureExtractor:
         return self.collect(items, results)
 
     def collect(self, items: pd.DataFrame, results: list) -> Features:
-        keep = [i for i, (x, _) in enumerate(results) if x is not None]
-        skipped = pd.DataFrame([dict(id=items.iloc[i]["id"], path=items.iloc[i]["path"], reason=err)
-                                for i, (x, err) in enumerate(results) if x is None],
+        """Features from per-item (x, error) pairs; stops above max_bad_fraction."""
+        keep = [i for i, r in enumerate(results) if r[0] is not None]
+        skipped = pd.DataFrame([dict(id=items.iloc[i]["id"], path=items.iloc[i]["path"], reason=r[1])
+                                for i, r in enumerate(results) if r[0] is None],
                                columns=["id", "path", "reason"])
-        for row in skipped.itertuples():
-            warnings.warn(f"skipped {row.path or row.id}: {row.reason}", stacklevel=2)
+        if len(skipped):
+            first = skipped.iloc[0]
+            warnings.warn(f"{self.name}: skipped {len(skipped)} of {len(items)} items (listed in skipped.csv); "
+                          f"first: {first['path'] or first['id']}: {first['reason']}", stacklevel=2)
         bad = len(skipped) / max(len(items), 1)
         if not keep:
             raise UserError(f"no usable items: all {len(items)} failed feature extraction "
@@ -77,3 +99,137 @@ class FeatureExtractor:
         X = np.stack([results[i][0] for i in keep])
         return Features(X=X, items=items.iloc[keep].reset_index(drop=True), skipped=skipped,
                         uses_labels=tuple(self.uses_labels))
+
+
+class AudioFeatureSet(FeatureExtractor):
+    """A per-clip audio feature set computed from the clip's shared `Analysis` (one STFT per clip).
+
+    Subclasses implement `from_analysis(analysis) -> array` and `params()` (everything that changes
+    the per-clip result; it enters the cache key). `finish` turns per-clip results into Features.
+    """
+
+    version = "1"
+
+    def __init__(self, sample_rate: int = 22050, n_fft: int = 2048, hop_length: int = 512,
+                 min_duration: float = 0.5, short_clips: str = "skip", cache_identity: str = "stat", **kw):
+        super().__init__(**kw)
+        if short_clips not in ("skip", "pad"):
+            raise UserError(f"features.short_clips must be 'skip' or 'pad', got '{short_clips}'")
+        if cache_identity not in ("stat", "content"):
+            raise UserError(f"features.cache_identity must be 'stat' or 'content', got '{cache_identity}'")
+        self.sr, self.n_fft, self.hop = int(sample_rate), int(n_fft), int(hop_length)
+        self.min_duration, self.short_clips = float(min_duration), short_clips
+        self.cache_identity = cache_identity
+
+    # --- per clip -------------------------------------------------------------------------------
+    def analysis_params(self) -> tuple:
+        return (self.sr, self.n_fft, self.hop, self.min_duration, self.short_clips)
+
+    def params(self) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def from_analysis(self, a) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def extract_one(self, item: dict) -> np.ndarray:
+        return analyse_item(item, [self])[0][0]
+
+    def cache_key(self, identity: dict) -> str:
+        return digest({"code": CODE_VERSION, "class": f"{type(self).__module__}.{type(self).__qualname__}",
+                       "version": self.version, "analysis": self.analysis_params(), "params": self.params(),
+                       "item": identity})
+
+    # --- whole set ------------------------------------------------------------------------------
+    def extract(self, items: pd.DataFrame) -> Features:
+        results = extract_audio(items, [self], n_jobs=self.n_jobs, progress=self.progress,
+                                cache_dir=self.cache_dir)[0]
+        return self.finish(items, results)
+
+    def finish(self, items: pd.DataFrame, results: list) -> Features:
+        feats = self.collect(items, results)
+        feats.blocks = {self.name: (0, int(np.prod(feats.X.shape[1:])))}
+        return feats
+
+
+def analyse_item(item: dict, sets: list[AudioFeatureSet]) -> list[tuple]:
+    """(x, error, note) per set for one clip: audio decoded once per sample rate, one STFT per analysis."""
+    from vae_cluster.features.analysis import Analysis, load_clip
+
+    out, analyses = [], {}
+    for s in sets:
+        key = s.analysis_params()
+        try:
+            if key not in analyses:
+                try:
+                    y, note = load_clip(item, s.sr, s.min_duration, s.short_clips, s.n_fft)
+                    analyses[key] = (Analysis(y, s.sr, s.n_fft, s.hop), note, None)
+                except AudioError as err:
+                    analyses[key] = (None, "", str(err))
+            a, note, err = analyses[key]
+            if err:
+                out.append((None, err, ""))
+                continue
+            x = check_finite(s.name, s.from_analysis(a))
+            out.append((x, None, note))
+        except AudioError as err:
+            out.append((None, str(err), ""))
+    return out
+
+
+def extract_audio(items: pd.DataFrame, sets: list[AudioFeatureSet], n_jobs: int = 1, progress: bool = True,
+                  cache_dir: str | None = None) -> list[list[tuple]]:
+    """Per set, per item: (x, error). Cached per item and set; misses computed in one pass per clip
+    (parallel over clips with n_jobs), so sets sharing an analysis share its STFT."""
+    cache = FeatureCache(cache_dir, "audio")
+    records = items.to_dict("records")
+    results = [[None] * len(records) for _ in sets]
+    keys = [[None] * len(records) for _ in sets]
+    todo = []  # (item index, [set indices])
+    for i, rec in enumerate(records):
+        ident = item_identity(rec, sets[0].cache_identity) if cache.enabled else None
+        missing = []
+        for j, s in enumerate(sets):
+            if ident is not None:
+                keys[j][i] = s.cache_key(ident if s.cache_identity == sets[0].cache_identity
+                                         else item_identity(rec, s.cache_identity))
+                hit = cache.get(keys[j][i])
+                if hit is not None:
+                    x, meta = hit
+                    results[j][i] = (x, meta.get("error"))
+                    continue
+            missing.append(j)
+        if missing:
+            todo.append((i, missing))
+
+    notes = []
+    if todo:
+        names = "+".join(s.name for s in sets)
+        jobs = _resolve_jobs(n_jobs, len(todo))
+        bar = tqdm(total=len(todo), desc=f"features:{names}", disable=not progress, unit="clip")
+        calls = (delayed(analyse_item)(records[i], [sets[j] for j in js]) for i, js in todo)
+        if jobs == 1:
+            outs = (analyse_item(records[i], [sets[j] for j in js]) for i, js in todo)
+        else:
+            outs = Parallel(n_jobs=jobs, return_as="generator", batch_size=1)(calls)
+        for (i, js), out in zip(todo, outs):
+            for j, (x, err, note) in zip(js, out):
+                results[j][i] = (x, err)
+                if note:
+                    notes.append(f"{records[i]['id']}: {note}")
+                if keys[j][i] is not None:
+                    cache.put(keys[j][i], x, {"error": err, "note": note})
+            bar.update(1)
+        bar.close()
+    if notes:
+        log.warning("%d clip(s) shorter than features.min_duration were padded (features.short_clips=pad); "
+                    "first: %s", len(notes), notes[0])
+    if cache.enabled:
+        log.info("features: %s", cache.summary())
+    return results
+
+
+def _resolve_jobs(n_jobs: int, n_tasks: int) -> int:
+    """joblib's convention (-1 = all cores); small batches run in-process (no worker start-up)."""
+    cores = os.cpu_count() or 1
+    n = cores if n_jobs in (-1, 0) else cores + 1 + n_jobs if n_jobs < -1 else n_jobs
+    return max(1, min(n, n_tasks if n_tasks >= 8 else 1))

@@ -1,34 +1,38 @@
-"""`mfcc_stats`: per-coefficient statistics of MFCCs (default 13 x [mean, std, min, max] = 52-d)."""
+"""`mfcc_stats`: per-coefficient statistics of MFCCs (default 13 x [mean, std, min, max] = 52-d).
+
+Equal to `librosa.feature.mfcc(y, sr, n_mfcc, n_fft, hop_length)` followed by the statistics over frames;
+the MFCCs come from the clip's shared STFT (features/analysis.py).
+"""
 from __future__ import annotations
 
-import librosa
 import numpy as np
 
-from vae_cluster.data.audio import load_item
-from vae_cluster.features.base import FeatureExtractor
+from vae_cluster.features.base import AudioFeatureSet, check_finite
+from vae_cluster.utils.errors import UserError
 
-STATS = {"mean": np.mean, "std": np.std, "min": np.min, "max": np.max, "median": np.median}
+STATS = {"mean": np.mean, "std": np.std, "min": np.min, "max": np.max, "median": np.median, "var": np.var}
 
 
-class MFCCStats(FeatureExtractor):
+class MFCCStats(AudioFeatureSet):
     name = "mfcc_stats"
 
-    def __init__(self, n_mfcc: int = 13, sample_rate: int = 22050, n_fft: int = 2048, hop_length: int = 512,
-                 stats: tuple[str, ...] = ("mean", "std", "min", "max"), min_duration: float = 0.5, **kw):
+    def __init__(self, n_mfcc: int = 13, n_mels: int = 128, stats: tuple[str, ...] = ("mean", "std", "min", "max"),
+                 **kw):
         super().__init__(**kw)
-        from vae_cluster.utils.errors import UserError
-
         bad = [s for s in stats if s not in STATS]
-        if bad:
-            raise UserError(f"features.stats: unknown statistic '{bad[0]}'; choose from {', '.join(STATS)}")
-        self.n_mfcc, self.sr, self.n_fft, self.hop = int(n_mfcc), int(sample_rate), int(n_fft), int(hop_length)
-        self.stats = tuple(stats)
-        self.min_duration = float(min_duration)
+        if bad or not stats:
+            raise UserError(f"features.stats: unknown statistic '{bad[0] if bad else ''}'; "
+                            f"choose from {', '.join(STATS)}")
+        if int(n_mfcc) < 1 or int(n_mfcc) > int(n_mels):
+            raise UserError(f"features.n_mfcc must be between 1 and features.n_mels={n_mels}, got {n_mfcc}")
+        self.n_mfcc, self.n_mels, self.stats = int(n_mfcc), int(n_mels), tuple(stats)
 
-    def extract_one(self, item: dict) -> np.ndarray:
-        y = load_item(item, self.sr, self.min_duration)
-        return self.from_audio(y)
+    def params(self) -> dict:
+        return {"n_mfcc": self.n_mfcc, "n_mels": self.n_mels, "stats": list(self.stats)}
 
-    def from_audio(self, y: np.ndarray) -> np.ndarray:
-        m = librosa.feature.mfcc(y=y, sr=self.sr, n_mfcc=self.n_mfcc, n_fft=self.n_fft, hop_length=self.hop)
-        return np.concatenate([STATS[s](m, axis=1) for s in self.stats])
+    def from_analysis(self, a) -> np.ndarray:
+        m = a.mfcc(self.n_mfcc, self.n_mels)
+        return np.concatenate([check_finite(f"mfcc_stats ({s})", STATS[s](m, axis=1)) for s in self.stats])
+
+    def column_names(self) -> list[str]:
+        return [f"mfcc{k + 1}_{s}" for s in self.stats for k in range(self.n_mfcc)]

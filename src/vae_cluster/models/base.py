@@ -2,7 +2,16 @@
 
 A model maps inputs x (batch, *input_shape) to a latent Gaussian (mu, logvar), decodes z back, and
 exposes `embed(x)` = latent means for clustering. `loss(x, out, kl_weight)` returns a dict with
-`loss`, `recon`, `kl` tensors (batch means); the trainer logs every entry.
+`loss`, `recon`, `kl` tensors (batch means) and any extra terms; the trainer logs every entry.
+
+Hooks the trainer calls (all optional, no-ops here):
+
+* `pretrain_epochs` (int): epochs of a first "pretrain" stage before the main one (VaDE trains as an
+  autoencoder first). The trainer sets `model.stage` to "pretrain" / "train" before each epoch.
+* `on_pretrain_end(trainer, X_train, C_train)`: called once when the main stage starts (VaDE fits its
+  GMM prior on the pretrained latents here); the trainer then restarts its optimiser and early stopping.
+* `kl_per_dim(mu, logvar)`: per-item, per-dimension KL to the prior (posterior-collapse diagnostics).
+* `reconstruction_errors(x, out)`: per-item reconstruction MSE per modality (diagnostics).
 """
 from __future__ import annotations
 
@@ -12,6 +21,8 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+
+from vae_cluster.utils.errors import UserError
 
 
 @dataclass
@@ -27,18 +38,31 @@ class DataInfo:
 class BaseVAE(nn.Module):
     #: labels fed to the model (conditional models); runs are flagged and not scored on them
     uses_labels: tuple[str, ...] = ()
-    #: True for models that predict clusters themselves (VaDE)
+    #: True for models that predict clusters themselves (VaDE): they implement `predict_clusters(mu)`
     predicts_clusters = False
+    #: True: z = mu, no KL term (autoencoder)
     deterministic = False
+    #: epochs of a "pretrain" stage run by the trainer before the main stage (see module docstring)
+    pretrain_epochs = 0
 
     def __init__(self, input_shape, latent_dim: int = 16, beta: float = 1.0, recon: str = "mse",
-                 data_info: DataInfo | None = None):
+                 data_info: DataInfo | None = None, recon_reduction: str = "sum"):
         super().__init__()
+        if recon not in ("mse", "bce"):
+            raise UserError(f"model.recon must be mse or bce, got '{recon}'")
+        if recon_reduction not in ("sum", "mean"):
+            raise UserError(f"model.recon_reduction must be sum or mean, got '{recon_reduction}'")
+        if int(latent_dim) < 1:
+            raise UserError(f"model.latent_dim must be >= 1, got {latent_dim}")
+        if float(beta) < 0:
+            raise UserError(f"model.beta must be >= 0, got {beta}")
         self.data_info = data_info or DataInfo()
         self.input_shape = tuple(int(s) for s in input_shape)
         self.latent_dim = int(latent_dim)
         self.beta = float(beta)
         self.recon_kind = recon
+        self.recon_reduction = recon_reduction
+        self.stage = "train"
 
     # -- to implement ------------------------------------------------------------------
     def encode(self, x, cond=None) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover
@@ -52,6 +76,9 @@ class BaseVAE(nn.Module):
         """Per-item condition vectors for conditional models (None: unconditional)."""
         return None
 
+    def on_pretrain_end(self, trainer, X_train, C_train=None) -> None:
+        """Called by the trainer when the main stage starts after `pretrain_epochs` (no-op here)."""
+
     def reparameterize(self, mu, logvar):
         if not self.training or self.deterministic:
             return mu
@@ -62,18 +89,43 @@ class BaseVAE(nn.Module):
         z = self.reparameterize(mu, logvar)
         return {"recon": self.decode(z, cond), "mu": mu, "logvar": logvar, "z": z}
 
-    def recon_loss(self, x, recon):
-        """Sum over features, mean over the batch."""
+    def recon_error(self, x, recon) -> torch.Tensor:
+        """Per-item reconstruction error: sum (or mean, recon_reduction=mean) over features."""
         if self.recon_kind == "bce":
             err = nn.functional.binary_cross_entropy_with_logits(recon, x, reduction="none")
         else:
             err = (recon - x) ** 2
-        return err.flatten(1).sum(1).mean()
+        err = err.flatten(1)
+        return err.mean(1) if self.recon_reduction == "mean" else err.sum(1)
+
+    def recon_loss(self, x, recon):
+        """Sum over features (recon_reduction=sum), mean over the batch."""
+        return self.recon_error(x, recon).mean()
 
     @staticmethod
     def kl_divergence(mu, logvar):
         """KL(q(z|x) || N(0, I)) per latent dimension, mean over the batch: shape (latent_dim,)."""
         return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).mean(0)
+
+    def kl_per_dim(self, mu, logvar) -> torch.Tensor:
+        """Per-item KL(q(z|x) || p(z)) per latent dimension, shape (batch, latent_dim)."""
+        return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+
+    def reconstruction_errors(self, x, out: dict) -> dict[str, torch.Tensor]:
+        """Per-item mean squared error per reconstructed modality (diagnostics)."""
+        recon = out["recon"]
+        if self.recon_kind == "bce":
+            recon = torch.sigmoid(recon)
+        return {"recon_mse": ((recon - x) ** 2).flatten(1).mean(1)}
+
+    def reconstruction_targets(self, x) -> dict[str, torch.Tensor]:
+        """What each entry of `reconstruction_errors` reconstructs, flattened (for normalised errors)."""
+        return {"recon_mse": x.flatten(1)}
+
+    def reconstruct_input(self, x, out: dict) -> torch.Tensor:
+        """The reconstruction in input space, shaped like x (for plots); probabilities for recon=bce."""
+        recon = out["recon"]
+        return torch.sigmoid(recon) if self.recon_kind == "bce" else recon
 
     def loss(self, x, out: dict, kl_weight: float = 1.0) -> dict:
         recon = self.recon_loss(x, out["recon"])
@@ -91,6 +143,9 @@ class BaseVAE(nn.Module):
         mu, _ = self.encode(x, cond)
         self.train(was)
         return mu
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
 
 
 def mlp(sizes: list[int], batch_norm: bool = False, dropout: float = 0.0, last_act: bool = True) -> nn.Sequential:

@@ -1,48 +1,72 @@
-"""2-D map of a representation, coloured by cluster and by each label."""
+"""2-D map of a representation (UMAP by default; t-SNE or PCA), coloured by cluster and by each label."""
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
+from vae_cluster.plots.common import cluster_names, colours, legend, save, sort_categories
+
+log = logging.getLogger(__name__)
+PROJECTIONS = ("umap", "tsne", "pca")
+
 
 def project_2d(Z: np.ndarray, method: str = "umap", seed: int = 0) -> tuple[np.ndarray, str]:
-    Z = np.asarray(Z, dtype=np.float64).reshape(len(Z), -1)
-    if Z.shape[1] <= 2:
-        return np.pad(Z, ((0, 0), (0, 2 - Z.shape[1]))), "dims"
-    if method == "umap" and len(Z) > 10:
-        import umap
+    """2-D coordinates of the rows of Z and the name of the projection actually used.
 
-        return umap.UMAP(n_components=2, random_state=seed, n_jobs=1,
-                         n_neighbors=min(15, len(Z) - 1)).fit_transform(Z), "UMAP"
+    Representations that already have <= 2 dimensions are drawn as they are; too few points for UMAP or
+    t-SNE fall back to PCA (the axis label says which one was used)."""
+    Z = np.asarray(Z, dtype=np.float64).reshape(len(Z), -1)
+    Z = np.nan_to_num(Z)
+    if Z.shape[1] <= 2:
+        return np.pad(Z, ((0, 0), (0, 2 - Z.shape[1]))), "dim"
+    if len(Z) < 3:
+        return np.pad(Z[:, :2], ((0, 0), (0, 0))), "dim"
+    if method == "umap" and len(Z) > 10:
+        try:
+            import umap
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                P = umap.UMAP(n_components=2, random_state=seed, n_jobs=1,
+                              n_neighbors=min(15, len(Z) - 1)).fit_transform(Z)
+            return P, "UMAP"
+        except Exception as err:  # noqa: BLE001 - a figure must not end a finished run
+            log.warning("UMAP projection failed (%s); using PCA", err)
     if method == "tsne" and len(Z) > 5:
         from sklearn.manifold import TSNE
 
-        return TSNE(n_components=2, random_state=seed, perplexity=min(30, len(Z) - 1)).fit_transform(Z), "t-SNE"
+        perplexity = float(min(30, max(2, (len(Z) - 1) // 3)))
+        return TSNE(n_components=2, random_state=seed, perplexity=perplexity, init="pca").fit_transform(Z), "t-SNE"
     from sklearn.decomposition import PCA
 
-    return PCA(n_components=2, random_state=seed).fit_transform(Z), "PCA"
+    pca = PCA(n_components=2, random_state=seed).fit(Z)
+    ev = pca.explained_variance_ratio_
+    return pca.transform(Z), f"PCA ({100 * ev[0]:.0f}%/{100 * ev[1]:.0f}% var.)"
 
 
 def scatter_panels(P: np.ndarray, colourings: dict[str, np.ndarray], title: str, axis: str, path: Path) -> Path:
-    """One panel per colouring (e.g. cluster, genre, language)."""
-    n = len(colourings)
-    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4.6), squeeze=False)
+    """One panel per colouring (e.g. clusters, genre, language); cluster noise (-1) is drawn grey."""
+    n = max(len(colourings), 1)
+    fig, axes = plt.subplots(1, n, figsize=(5.4 * n, 4.8), squeeze=False)
+    axis_name = axis.split(" (")[0]
     for ax, (name, values) in zip(axes[0], colourings.items()):
-        values = np.asarray(values).astype(str)
-        cats = sorted(np.unique(values))
-        cmap = plt.get_cmap("tab10" if len(cats) <= 10 else "tab20")
-        for i, c in enumerate(cats):
+        values = np.asarray(values)
+        values = cluster_names(values) if values.dtype.kind in "iu" else values.astype(str)
+        cats = sort_categories(values)
+        cmap = colours(cats)
+        size = 14 if len(P) < 500 else 6
+        for c in cats:
             m = values == c
-            ax.scatter(P[m, 0], P[m, 1], s=12, alpha=0.8, color=cmap(i % cmap.N), label=c)
-        ax.set_title(f"coloured by {name}")
-        ax.set_xlabel(f"{axis} 1")
-        ax.set_ylabel(f"{axis} 2")
-        ax.legend(fontsize=7, markerscale=1.5, loc="best", ncol=1 if len(cats) <= 10 else 2)
-    fig.suptitle(title)
+            ax.scatter(P[m, 0], P[m, 1], s=size, alpha=0.8, color=cmap[c], label=f"{c} ({m.sum()})",
+                       linewidths=0)
+        ax.set_title(f"coloured by {name}", fontsize=10)
+        ax.set_xlabel(f"{axis_name} 1")
+        ax.set_ylabel(f"{axis_name} 2")
+        legend(ax, len(cats))
+    fig.suptitle(f"{title}\n{axis}" if axis not in ("dim", axis_name) or "(" in axis else title, fontsize=11)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)

@@ -2,6 +2,11 @@
 
 `space_name(base)` says in which space the clusterer (and the internal metrics) work, e.g.
 `latent`, `latent+pca-10`, `latent+umap-2d`: every metrics table carries it.
+
+Reducers are fitted on the evaluated items themselves (unsupervised, no labels), like the clusterer.
+Internal metrics are computed in the reduced space (`space`) and also in the representation before the
+reducer (`unreduced_*` columns), because a silhouette on a 2-D UMAP map mostly measures UMAP's own
+neighbourhood compression, not the latent space.
 """
 from __future__ import annotations
 
@@ -49,14 +54,14 @@ class PCAReducer(Identity):
 
     @property
     def tag(self):
-        return f"pca-{self.n_components}"
+        return f"pca-{getattr(self, 'n_components_', self.n_components)}"
 
     def _reducer(self):
-        return PCA(n_components=self.n_components, random_state=self.random_state)
+        return PCA(n_components=self.n_components_, random_state=self.random_state)
 
     def fit(self, X, y=None):
-        n = min(self.n_components, len(X), np.asarray(X).reshape(len(X), -1).shape[1])
-        self.n_components = n
+        # never more components than items or input dimensions (the space name says how many were kept)
+        self.n_components_ = int(min(self.n_components, len(X), np.asarray(X).reshape(len(X), -1).shape[1]))
         return super().fit(X)
 
 
@@ -71,8 +76,16 @@ class UMAPReducer(Identity):
     def tag(self):
         return f"umap-{self.n_components}d"
 
+    def fit(self, X, y=None):
+        # UMAP needs n_neighbors < n items; small evaluation sets get fewer neighbours
+        self.n_neighbors_ = int(max(2, min(self.n_neighbors, len(X) - 1)))
+        return super().fit(X)
+
     def _reducer(self):
+        import warnings
+
         import umap
 
-        return umap.UMAP(n_components=self.n_components, n_neighbors=self.n_neighbors, min_dist=self.min_dist,
+        warnings.filterwarnings("ignore", message=".*n_jobs value.*overridden.*")
+        return umap.UMAP(n_components=self.n_components, n_neighbors=self.n_neighbors_, min_dist=self.min_dist,
                          metric=self.metric, random_state=self.random_state, n_jobs=1)

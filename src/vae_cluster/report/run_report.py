@@ -1,9 +1,201 @@
-"""Per-run report (report.md / report.html) built from the files in a run folder."""
+"""Per-run report (report.md and a self-contained report.html) built from the files in a run folder.
+
+Everything comes from the folder (run.json, metrics.csv, history.csv, skipped.csv, assignments.csv,
+data_summary.csv, plots/index.json), so a report can be rebuilt later with `vae-cluster report --run-reports`.
+"""
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 
-def write_run_report(out_dir: Path) -> list[Path]:
-    """Placeholder until the report issue lands: returns the files written."""
-    return []
+from vae_cluster.report.document import Document, as_text
+
+log = logging.getLogger(__name__)
+
+GROUPS = ("data", "features", "model", "reduce", "cluster", "trainer", "eval", "plots")
+EXTERNAL_COLS = [("method", "method"), ("target", "target"), ("level", "level"), ("k", "k"),
+                 ("n_classes", "classes"), ("n_items", "n"), ("nmi", "NMI"), ("chance_nmi", "NMI chance"),
+                 ("p_nmi", "p(NMI)"), ("ari", "ARI"), ("chance_ari", "ARI chance"), ("p_ari", "p(ARI)"),
+                 ("ami", "AMI"), ("v_measure", "V"), ("purity", "purity"), ("chance_purity", "purity chance"),
+                 ("hungarian_acc", "Hungarian acc"), ("coverage", "coverage"), ("uses_labels", "uses labels"),
+                 ("note", "note")]
+INTERNAL_COLS = [("method", "method"), ("space", "space"), ("target", "k for"), ("level", "level"), ("k", "k"),
+                 ("silhouette", "silhouette ↑"), ("calinski_harabasz", "Calinski-Harabasz ↑"),
+                 ("davies_bouldin", "Davies-Bouldin ↓")]
+CONTROL_COLS = [("method", "method"), ("target", "target"), ("nmi", "NMI"), ("ari", "ARI"), ("purity", "purity"),
+                ("hungarian_acc", "Hungarian acc"), ("note", "note")]
+
+
+def write_data_summary(out_dir: Path, items: pd.DataFrame) -> Path:
+    """Item counts per split x language x genre (what the report's data section shows)."""
+    cols = [c for c in ("split", "language", "genre") if c in items]
+    df = items[cols].astype(str).value_counts().rename("items").reset_index()
+    if "song_id" in items:
+        songs = items.groupby([items[c].astype(str) for c in cols])["song_id"].nunique().rename("songs").reset_index()
+        df = df.merge(songs, on=cols)
+    df = df.sort_values(cols).reset_index(drop=True)
+    path = Path(out_dir) / "data_summary.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def write_run_report(out_dir: Path, items: pd.DataFrame | None = None) -> list[Path]:
+    """Write report.md and report.html; returns the files written. Never raises: a broken report is logged."""
+    out_dir = Path(out_dir)
+    try:
+        if items is not None:
+            write_data_summary(out_dir, items)
+        doc = build(out_dir)
+        md, page = out_dir / "report.md", out_dir / "report.html"
+        md.write_text(doc.markdown(out_dir), encoding="utf-8")
+        page.write_text(doc.html(), encoding="utf-8")
+        return [md, page]
+    except Exception as err:  # noqa: BLE001 - the run's results are already on disk
+        log.warning("run report could not be written for %s: %s: %s", out_dir, type(err).__name__, err)
+        return []
+
+
+def read_csv(path: Path) -> pd.DataFrame | None:
+    try:
+        return pd.read_csv(path, keep_default_na=True) if path.exists() and path.stat().st_size else None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError):
+        return None
+
+
+def select_cols(df: pd.DataFrame, spec) -> pd.DataFrame:
+    cols = [(c, name) for c, name in spec if c in df.columns and (df[c].notna().any() or c in ("method", "target"))]
+    out = df[[c for c, _ in cols]].copy()
+    out.columns = [name for _, name in cols]
+    for c in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[c]) or out[c].isna().all():
+            out[c] = as_text(out[c])
+    return out
+
+
+def params(node) -> str:
+    if not isinstance(node, dict):
+        return str(node)
+    return ", ".join(f"{k}={json.dumps(v) if isinstance(v, (list, dict)) else v}"
+                     for k, v in node.items() if k != "_target_")
+
+
+def build(out_dir: Path) -> Document:
+    info = json.loads((out_dir / "run.json").read_text()) if (out_dir / "run.json").exists() else {}
+    cfg, choices = info.get("config", {}), info.get("choices", {})
+    name = " · ".join(str(choices.get(g)) for g in ("data", "features", "model", "reduce", "cluster") if choices.get(g))
+    doc = Document(f"Run report: {name or out_dir.name}")
+    doc.p(f"Folder `{out_dir}` · status **{info.get('status', 'unknown')}** · seed {info.get('seed', '?')} · "
+          f"device {info.get('device', '?')} · wall time {info.get('wall_time_s', '?')} s · git "
+          f"`{info.get('git_sha') or 'unknown'}`")
+
+    # -- data --------------------------------------------------------------------------
+    doc.h("Data set")
+    d = cfg.get("data", {})
+    doc.kv({"data set": choices.get("data", ""), "root": d.get("root", ""), "items kept": info.get("n_items", ""),
+            "items evaluated": info.get("n_eval", ""), "evaluated split": cfg.get("eval", {}).get("split", ""),
+            "items skipped": info.get("n_skipped", ""),
+            "split fractions (train/val/test)": "/".join(str(f) for f in cfg.get("split", {}).get("fractions", [])),
+            "split grouped by": cfg.get("split", {}).get("group_by", "")})
+    summary = read_csv(out_dir / "data_summary.csv")
+    if summary is not None:
+        by_split = summary.groupby("split")[[c for c in ("items", "songs") if c in summary]].sum().reset_index()
+        doc.table(by_split, "items and songs per split")
+        if {"language", "genre"} <= set(summary.columns):
+            pivot = summary.pivot_table(index=["split", "language"], columns="genre", values="items",
+                                        aggfunc="sum", fill_value=0).reset_index()
+            pivot.columns = [str(c) for c in pivot.columns]
+            doc.table(pivot, "items per split x language x genre")
+    else:
+        assign = read_csv(out_dir / "assignments.csv")
+        if assign is not None:
+            cols = [c for c in ("split", "language", "genre") if c in assign]
+            doc.table(assign[cols].astype(str).value_counts().rename("items").reset_index(),
+                      "evaluated items per label")
+
+    # -- config ------------------------------------------------------------------------
+    doc.h("Configuration")
+    rows = [{"group": g, "option": str(choices.get(g, "")), "parameters": params(cfg.get(g, {}))}
+            for g in GROUPS if g in cfg or g in choices]
+    doc.table(pd.DataFrame(rows))
+    doc.kv({"seed": cfg.get("seed", ""), "baselines": params(cfg.get("baselines", {})),
+            "feature cache": cfg.get("paths", {}).get("cache_dir", ""),
+            "torch": info.get("packages", {}).get("torch", ""), "python": info.get("python", "")})
+    overrides = out_dir / ".hydra" / "overrides.yaml"
+    if overrides.exists() and overrides.read_text().strip() not in ("", "[]"):
+        doc.p("Command-line overrides:")
+        doc.code(overrides.read_text())
+
+    # -- training ----------------------------------------------------------------------
+    hist = read_csv(out_dir / "history.csv")
+    if hist is not None and len(hist):
+        doc.h("Training")
+        last = hist.iloc[-1]
+        facts = {"epochs": len(hist)}
+        for k in ("train_loss", "train_recon", "train_kl", "val_loss", "val_recon", "val_kl"):
+            if k in hist and pd.notna(last.get(k)):
+                facts[f"final {k}"] = float(last[k])
+        if "val_loss" in hist and hist["val_loss"].notna().any():
+            best = int(np.nanargmin(hist["val_loss"].to_numpy()))
+            facts["best val_loss (epoch)"] = f"{hist['val_loss'].iloc[best]:.4g} ({int(hist['epoch'].iloc[best])})"
+        if "seconds" in hist:
+            facts["training time (s)"] = float(hist["seconds"].sum())
+        doc.kv(facts)
+
+    # -- metrics -----------------------------------------------------------------------
+    doc.h("Metrics")
+    m = read_csv(out_dir / "metrics.csv")
+    if m is None:
+        doc.p("No metrics.csv in this run.", "note")
+    else:
+        if "uses_labels" in m:
+            m["uses_labels"] = as_text(m["uses_labels"])
+        control = m["target"].astype(str).str.endswith("_shuffled")
+        main = m[~control]
+        doc.p("External metrics against each target label, next to their chance level (NMI/ARI: mean over label "
+              "permutations, with the permutation-test p-value; purity: majority-class share). `uses labels` "
+              "names labels that were fed to the model or the features: such a run is never scored against "
+              "that label.")
+        doc.table(select_cols(main, EXTERNAL_COLS), "external metrics (higher is better)", flag_col="uses labels")
+        internal = select_cols(main[main.get("level", "clip") == "clip"] if "level" in main else main, INTERNAL_COLS)
+        extra = [c for c in m.columns if c.startswith("unreduced_") and m[c].notna().any()]
+        if extra:
+            internal = pd.concat([internal.reset_index(drop=True),
+                                  main.loc[main["level"] == "clip", extra].reset_index(drop=True)], axis=1)
+        doc.p("Internal metrics are computed in the space the clusterer worked in (`space`); values from "
+              "different spaces are not comparable.")
+        doc.table(internal, "internal metrics (clip level)")
+        if control.any():
+            doc.table(select_cols(m[control], CONTROL_COLS), "control: scores against shuffled labels (should be ~0)")
+        flagged = main[(main.get("uses_labels", "") != "")] if "uses_labels" in main else main.iloc[:0]
+        if len(flagged):
+            doc.p("Flagged: " + "; ".join(sorted({f"{a} uses {b}" for a, b in zip(flagged["method"],
+                                                                                 flagged["uses_labels"])})), "note")
+
+    # -- figures -----------------------------------------------------------------------
+    from vae_cluster.plots.plotter import read_index
+
+    figs = read_index(out_dir)
+    doc.h("Figures")
+    if not figs:
+        doc.p("No figures (plots=none, or plotting was skipped).", "note")
+    for e in figs:
+        cap = e.get("caption", "")
+        if e.get("error"):
+            cap += f" — could not be drawn: {e['error']}"
+        doc.image(out_dir / "plots" / e["file"], cap)
+
+    # -- skipped -----------------------------------------------------------------------
+    doc.h("Skipped files")
+    sk = read_csv(out_dir / "skipped.csv")
+    if sk is None or sk.empty:
+        doc.p("None: every item was usable.")
+    else:
+        if "reason" in sk:
+            reasons = sk["reason"].astype(str).str.split(":").str[0].value_counts().rename("files")
+            doc.table(reasons.rename_axis("reason").reset_index(), f"{len(sk)} skipped files by reason")
+        doc.table(sk.head(200), "skipped files" + (f" (first 200 of {len(sk)}; all in skipped.csv)" if len(sk) > 200 else ""))
+    return doc

@@ -1,8 +1,29 @@
-"""Trainer: fits any BaseVAE on in-memory tensors (kept on the device: no DataLoader overhead)."""
+"""Trainer: fits any BaseVAE on in-memory tensors (kept on the device: no DataLoader overhead).
+
+Per epoch: shuffled mini-batches (a seeded generator), optional AMP on CUDA, gradient clipping, linear KL
+annealing, ReduceLROnPlateau and early stopping on the validation loss (the song-grouped val split), a
+NaN/inf check, and an atomic checkpoint in `out_dir/checkpoints/last.pt` with everything needed to
+continue bit-for-bit (model, optimiser, scheduler, AMP scaler, RNG states, history, best weights,
+early-stopping counters). `resume=true` continues from that checkpoint; the result equals an
+uninterrupted run with the same seed (exactly on CPU).
+
+Models with a pretraining stage (VaDE) set `pretrain_epochs`: the trainer runs that many epochs with
+`model.stage = "pretrain"`, then calls `model.on_pretrain_end(trainer, X_train, C_train)`, restarts the
+optimiser / scheduler / early stopping, and runs up to `max_epochs` epochs of the main stage.
+
+`diagnostics()` writes `diagnostics.json`: reconstruction MSE on held-out clips, active latent units
+(Cov_x(E[z|x]) > 0.01) and KL per latent dimension (posterior-collapse checks).
+"""
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
+import os
+import random
 import time
+from contextlib import nullcontext
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,111 +31,366 @@ import torch
 from tqdm.auto import tqdm
 
 from vae_cluster.utils.errors import UserError
-from vae_cluster.utils.seeding import resolve_device
+from vae_cluster.utils.runinfo import write_json
+from vae_cluster.utils.seeding import resolve_device, seed_everything
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_VERSION = 1
+#: trainer settings that must match for a checkpoint to be resumed (max_epochs may grow, device may change)
+FINGERPRINT_KEYS = ("batch_size", "lr", "weight_decay", "optimizer", "kl_warmup_epochs", "grad_clip", "patience",
+                    "lr_patience", "lr_factor", "seed", "min_delta")
 
 
 class TrainingDiverged(UserError):
     """Loss became NaN/inf."""
 
 
+def _flag(value, name: str) -> bool | str:
+    if isinstance(value, bool):
+        return value
+    v = str(value).lower()
+    if v in ("true", "1", "yes", "on"):
+        return True
+    if v in ("false", "0", "no", "off", "none", "null"):
+        return False
+    if v == "auto":
+        return "auto"
+    raise UserError(f"trainer.{name} must be true, false or auto; got '{value}'")
+
+
 class Trainer:
     def __init__(self, max_epochs: int = 100, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.0,
                  optimizer: str = "adam", kl_warmup_epochs: int = 10, grad_clip: float | None = 5.0,
                  patience: int = 15, lr_patience: int = 5, lr_factor: float = 0.5, device: str = "auto",
-                 progress: bool = True, seed: int | None = None):
+                 progress: bool = True, seed: int | None = None, amp="auto", amp_dtype: str = "float16",
+                 deterministic: bool = True, checkpoint: bool = True, resume: bool = False,
+                 data_on_device="auto", min_delta: float = 1e-6, embed_batch_size: int = 256,
+                 cpu_threads: int | None = None):
         if optimizer.lower() not in ("adam", "adamw"):
             raise UserError(f"trainer.optimizer must be adam or adamw, got '{optimizer}'")
+        if int(batch_size) < 1 or int(max_epochs) < 0 or float(lr) <= 0:
+            raise UserError(f"trainer: need batch_size >= 1, max_epochs >= 0 and lr > 0; got batch_size={batch_size}, "
+                            f"max_epochs={max_epochs}, lr={lr}")
+        if amp_dtype not in ("float16", "bfloat16"):
+            raise UserError(f"trainer.amp_dtype must be float16 or bfloat16, got '{amp_dtype}'")
         self.max_epochs, self.batch_size = int(max_epochs), int(batch_size)
         self.lr, self.weight_decay, self.optimizer = float(lr), float(weight_decay), optimizer.lower()
-        self.kl_warmup_epochs, self.grad_clip = int(kl_warmup_epochs), grad_clip
+        self.kl_warmup_epochs = int(kl_warmup_epochs)
+        self.grad_clip = float(grad_clip) if grad_clip else None
         self.patience, self.lr_patience, self.lr_factor = int(patience), int(lr_patience), float(lr_factor)
+        self.min_delta = float(min_delta)
         self.device = resolve_device(device)
         self.progress, self.seed = progress, seed
+        amp = _flag(amp, "amp")
+        on_cuda = self.device.type == "cuda"
+        if amp is True and not on_cuda:
+            log.warning("trainer.amp=true needs CUDA; training in float32 on %s", self.device)
+        self.amp = bool(on_cuda and amp in (True, "auto"))
+        self.amp_dtype = getattr(torch, amp_dtype)
+        self.deterministic = bool(deterministic)
+        self.checkpoint, self.resume = bool(checkpoint), bool(resume)
+        self.data_on_device = _flag(data_on_device, "data_on_device")
+        self.embed_batch_size = int(embed_batch_size)
+        self.cpu_threads = int(cpu_threads) if cpu_threads else None
+        self.fit_info: dict = {}
 
-    def tensor(self, a) -> torch.Tensor | None:
+    # -- helpers ------------------------------------------------------------------------
+    def tensor(self, a, device=None) -> torch.Tensor | None:
         if a is None:
             return None
-        return torch.as_tensor(np.asarray(a), dtype=torch.float32, device=self.device)
+        device = device or self.device
+        if isinstance(a, torch.Tensor):
+            return a.to(device=device, dtype=torch.float32)
+        return torch.as_tensor(np.asarray(a), dtype=torch.float32, device=device)
 
     def kl_weight(self, epoch: int) -> float:
-        """Linear KL annealing from ~0 to 1 over kl_warmup_epochs."""
+        """Linear KL annealing from ~0 to 1 over kl_warmup_epochs (epoch counted within the main stage)."""
         if self.kl_warmup_epochs <= 0:
             return 1.0
         return min(1.0, (epoch + 1) / self.kl_warmup_epochs)
 
+    def _seed(self) -> None:
+        if self.cpu_threads and self.device.type == "cpu":
+            torch.set_num_threads(self.cpu_threads)
+        if self.seed is not None:
+            seed_everything(int(self.seed))
+        if self.device.type == "cuda":
+            torch.backends.cudnn.deterministic = self.deterministic
+            torch.backends.cudnn.benchmark = not self.deterministic
+            if self.deterministic:
+                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+                torch.use_deterministic_algorithms(True, warn_only=True)
+
     def _make_optimizer(self, model):
         cls = torch.optim.AdamW if self.optimizer == "adamw" else torch.optim.Adam
-        return cls(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        opt = cls(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=self.lr_factor, patience=self.lr_patience)
+        scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
+        return opt, sched, scaler
 
-    def _run_epoch(self, model, X, C, kl_w, opt=None, gen=None) -> dict:
+    def _data_device(self, arrays) -> torch.device:
+        """Where the data set lives: the training device when it fits (auto: half the free GPU memory)."""
+        if self.device.type != "cuda" or self.data_on_device is True:
+            return self.device
+        if self.data_on_device is False:
+            return torch.device("cpu")
+        nbytes = sum(np.asarray(a).size * 4 for a in arrays if a is not None and not isinstance(a, torch.Tensor))
+        free, _ = torch.cuda.mem_get_info(self.device)
+        return self.device if nbytes < 0.5 * free else torch.device("cpu")
+
+    def _autocast(self):
+        if self.amp:
+            return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
+        return nullcontext()
+
+    def _batch(self, X, idx):
+        x = X[idx]
+        if x.device != self.device:
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        return x
+
+    def _run_epoch(self, model, X, C, kl_w, opt=None, gen=None, scaler=None) -> dict:
         train = opt is not None
         model.train(train)
         n = X.shape[0]
-        order = torch.randperm(n, generator=gen, device="cpu").to(self.device) if train else torch.arange(n, device=self.device)
-        sums: dict[str, float] = {}
-        bs = self.batch_size
+        order = torch.randperm(n, generator=gen) if train else torch.arange(n)
+        order = order.to(X.device)
+        sums: dict[str, torch.Tensor] = {}
+        bs, seen = self.batch_size, 0
         with torch.set_grad_enabled(train):
             for s in range(0, n, bs):
                 idx = order[s:s + bs]
                 if train and len(idx) < 2 and n >= 2:  # batch norm needs >1 sample
                     continue
-                x = X[idx]
-                c = C[idx] if C is not None else None
-                out = model(x, c)
+                x = self._batch(X, idx)
+                c = self._batch(C, idx) if C is not None else None
+                with self._autocast():
+                    out = model(x, c)
+                # losses in float32, outside autocast (sums over 10^5 features overflow float16)
+                out = {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in out.items()}
                 losses = model.loss(x, out, kl_w)
                 if train:
                     opt.zero_grad(set_to_none=True)
-                    losses["loss"].backward()
+                    scaler.scale(losses["loss"]).backward()
                     if self.grad_clip:
+                        scaler.unscale_(opt)
                         torch.nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
-                    opt.step()
+                    scaler.step(opt)
+                    scaler.update()
                 for k, v in losses.items():
-                    sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(idx)
-        return {k: v / n for k, v in sums.items()}
+                    v = v.detach().float() * len(idx)
+                    sums[k] = sums[k] + v if k in sums else v
+                seen += len(idx)
+        return {k: float(v) / max(seen, 1) for k, v in sums.items()}  # one device sync per epoch
 
+    # -- checkpoints ----------------------------------------------------------------------
+    def checkpoint_path(self, out_dir) -> Path | None:
+        return Path(out_dir) / "checkpoints" / "last.pt" if out_dir is not None else None
+
+    def _fingerprint(self, model) -> dict:
+        fp = {k: getattr(self, k) for k in FINGERPRINT_KEYS}
+        fp.update(model=type(model).__name__, input_shape=list(getattr(model, "input_shape", ())),
+                  n_parameters=sum(p.numel() for p in model.parameters()),
+                  pretrain_epochs=int(getattr(model, "pretrain_epochs", 0)), beta=getattr(model, "beta", None),
+                  architecture=hashlib.sha1(str(model).encode()).hexdigest()[:12])
+        return fp
+
+    @staticmethod
+    def _rng_state(gen) -> dict:
+        np_state = np.random.get_state()
+        return {"torch": torch.get_rng_state(), "shuffle": gen.get_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "numpy": [np_state[0], torch.as_tensor(np_state[1].astype(np.int64)), *map(float, np_state[2:])],
+                "python": random.getstate()}
+
+    @staticmethod
+    def _set_rng_state(state: dict, gen) -> None:
+        torch.set_rng_state(state["torch"].cpu())
+        gen.set_state(state["shuffle"].cpu())
+        if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+        name, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
+        py = state["python"]
+        random.setstate((py[0], tuple(py[1]), py[2]))
+
+    def _save(self, path: Path, payload: dict) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        torch.save(payload, tmp)
+        os.replace(tmp, path)  # atomic: a crash mid-write leaves the previous checkpoint intact
+
+    def _load(self, path: Path, model) -> dict:
+        try:
+            ck = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as err:  # noqa: BLE001 - a truncated / foreign file
+            raise UserError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}; delete it or run without "
+                            f"trainer.resume") from err
+        fp, want = ck.get("fingerprint", {}), self._fingerprint(model)
+        diff = sorted(k for k in set(fp) | set(want) if fp.get(k) != want.get(k))
+        if ck.get("version") != CHECKPOINT_VERSION or diff:
+            raise UserError(f"checkpoint {path} was written by a different model/trainer config (differs in: "
+                            f"{', '.join(diff) or 'version'}); use the same overrides, or run without trainer.resume")
+        return ck
+
+    # -- training ---------------------------------------------------------------------------
     def fit(self, model, X_train, X_val=None, C_train=None, C_val=None, out_dir=None) -> pd.DataFrame:
-        """Train; returns the per-epoch history (train_* and val_* losses, kl_weight, lr, seconds)."""
+        """Train; returns the per-epoch history (stage, kl_weight, lr, train_* and val_* losses, seconds)."""
+        self._seed()
         model.to(self.device)
-        Xt, Xv, Ct, Cv = (self.tensor(a) for a in (X_train, X_val, C_train, C_val))
-        opt = self._make_optimizer(model)
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=self.lr_factor, patience=self.lr_patience)
-        gen = torch.Generator().manual_seed(self.seed if self.seed is not None else 0)
-        best, best_state, stale, rows = math.inf, None, 0, []
-        bar = tqdm(range(self.max_epochs), desc=f"train:{type(model).__name__}", disable=not self.progress)
-        for epoch in bar:
-            t0 = time.perf_counter()
-            kl_w = self.kl_weight(epoch)
-            tr = self._run_epoch(model, Xt, Ct, kl_w, opt, gen)
-            row = {"epoch": epoch + 1, "kl_weight": kl_w, "lr": opt.param_groups[0]["lr"]}
-            row.update({f"train_{k}": v for k, v in tr.items()})
-            if Xv is not None and len(Xv):
-                row.update({f"val_{k}": v for k, v in self._run_epoch(model, Xv, Cv, kl_w).items()})
-            row["seconds"] = time.perf_counter() - t0
-            rows.append(row)
-            if not all(math.isfinite(v) for k, v in row.items() if k.endswith("loss")):
-                raise TrainingDiverged(f"training diverged at epoch {epoch + 1}: loss is NaN/inf "
-                                       f"(try a lower trainer.lr or trainer.grad_clip)")
-            monitor = row.get("val_loss", row["train_loss"])
-            sched.step(monitor)
-            bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k.endswith(("loss", "kl"))})
-            # early stopping only counts once the KL weight is fully on (losses are comparable)
-            if kl_w >= 1.0:
-                if monitor < best - 1e-6:
-                    best, stale = monitor, 0
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                else:
-                    stale += 1
-                    if stale >= self.patience:
-                        break
-        if best_state is not None:
-            model.load_state_dict(best_state)
+        data_dev = self._data_device([X_train, X_val, C_train, C_val])
+        Xt, Xv, Ct, Cv = (self.tensor(a, data_dev) for a in (X_train, X_val, C_train, C_val))
+        if Xv is not None and len(Xv) == 0:
+            Xv = Cv = None
+        opt, sched, scaler = self._make_optimizer(model)
+        gen = torch.Generator().manual_seed(int(self.seed) if self.seed is not None else 0)
+        st = {"epoch": 0, "best": math.inf, "best_state": None, "stale": 0, "stopped": False, "rows": []}
+        path = self.checkpoint_path(out_dir) if self.checkpoint else None
+        resumed_from = None
+        if self.resume:
+            if path is not None and path.exists():
+                ck = self._load(path, model)
+                model.load_state_dict(ck["model"])
+                opt.load_state_dict(ck["optimizer"])
+                sched.load_state_dict(ck["scheduler"])
+                scaler.load_state_dict(ck["scaler"])
+                self._set_rng_state(ck["rng"], gen)
+                st = ck["state"]
+                resumed_from = st["epoch"]
+                log.info("resuming %s from %s after epoch %d", type(model).__name__, path, st["epoch"])
+            elif path is not None:
+                log.warning("trainer.resume=true but no checkpoint at %s: training from scratch", path)
+        P = int(getattr(model, "pretrain_epochs", 0))
+        total = P + self.max_epochs
+        self.fit_info = {"device": str(self.device), "data_device": str(data_dev), "amp": self.amp,
+                         "amp_dtype": str(self.amp_dtype).replace("torch.", "") if self.amp else None,
+                         "resumed_from_epoch": resumed_from, "pretrain_epochs": P,
+                         "n_parameters": sum(p.numel() for p in model.parameters())}
+        bar = tqdm(range(st["epoch"], total), desc=f"train:{type(model).__name__}", disable=not self.progress,
+                   initial=st["epoch"], total=total)
+        try:
+            for epoch in bar:
+                if st["stopped"]:
+                    break
+                stage = "pretrain" if epoch < P else "train"
+                model.stage = stage
+                if epoch == P:  # the main stage starts: model hook, fresh optimiser and early stopping
+                    model.on_pretrain_end(self, Xt, Ct)
+                    if P > 0:
+                        opt, sched, scaler = self._make_optimizer(model)
+                        st.update(best=math.inf, best_state=None, stale=0)
+                t0 = time.perf_counter()
+                kl_w = self.kl_weight(epoch - P) if stage == "train" else 1.0
+                tr = self._run_epoch(model, Xt, Ct, kl_w, opt, gen, scaler)
+                row = {"epoch": epoch + 1, "stage": stage, "kl_weight": kl_w, "lr": opt.param_groups[0]["lr"]}
+                row.update({f"train_{k}": v for k, v in tr.items()})
+                if Xv is not None:
+                    row.update({f"val_{k}": v for k, v in self._run_epoch(model, Xv, Cv, kl_w).items()})
+                row["seconds"] = time.perf_counter() - t0
+                st["rows"].append(row)
+                bad = [k for k, v in row.items() if k.endswith("loss") and not math.isfinite(v)]
+                if bad:
+                    raise TrainingDiverged(
+                        f"training diverged at epoch {epoch + 1} ({stage} stage): {', '.join(bad)} is NaN/inf "
+                        f"(try a lower trainer.lr, a smaller trainer.grad_clip or model.beta)")
+                monitor = row.get("val_loss", row["train_loss"])
+                sched.step(monitor)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k.endswith(("loss", "kl"))})
+                # early stopping in the main stage, once the KL weight is fully on (losses are comparable)
+                if stage == "train" and kl_w >= 1.0:
+                    if monitor < st["best"] - self.min_delta:
+                        st.update(best=monitor, stale=0,
+                                  best_state={k: v.detach().clone() for k, v in model.state_dict().items()})
+                    else:
+                        st["stale"] += 1
+                        st["stopped"] = st["stale"] >= self.patience
+                st["epoch"] = epoch + 1
+                if path is not None:
+                    self._save(path, {"version": CHECKPOINT_VERSION, "fingerprint": self._fingerprint(model),
+                                      "model": model.state_dict(), "optimizer": opt.state_dict(),
+                                      "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
+                                      "rng": self._rng_state(gen), "state": st})
+        except KeyboardInterrupt:
+            if path is not None and path.exists():
+                log.warning("interrupted after epoch %d; continue with the same overrides plus trainer.resume=true "
+                            "hydra.run.dir=%s", st["epoch"], Path(out_dir))
+            raise
+        finally:
+            bar.close()
+        if st["best_state"] is not None:
+            model.load_state_dict(st["best_state"])
+        model.stage = "train"
         model.eval()
-        return pd.DataFrame(rows)
+        history = pd.DataFrame(st["rows"])
+        self.fit_info["epochs"] = len(history)
+        self.fit_info["stopped_early"] = bool(st["stopped"])
+        return history
 
+    # -- inference ------------------------------------------------------------------------------
     @torch.no_grad()
     def embed(self, model, X, C=None) -> np.ndarray:
         model.to(self.device).eval()
-        Xt, Ct = self.tensor(X), self.tensor(C)
-        out = [model.embed(Xt[s:s + 1024], Ct[s:s + 1024] if Ct is not None else None)
-               for s in range(0, Xt.shape[0], 1024)]
-        return torch.cat(out).cpu().numpy()
+        Xt, Ct = self.tensor(X, "cpu" if not isinstance(X, torch.Tensor) else None), None
+        if C is not None:
+            Ct = self.tensor(C, Xt.device)
+        bs = self.embed_batch_size
+        out = []
+        for s in range(0, Xt.shape[0], bs):
+            x = Xt[s:s + bs].to(self.device)
+            c = Ct[s:s + bs].to(self.device) if Ct is not None else None
+            out.append(model.embed(x, c).float())  # float32 inference: latents are clustered downstream
+        return torch.cat(out).cpu().numpy() if out else np.zeros((0, model.latent_dim), np.float32)
+
+    @torch.no_grad()
+    def diagnostics(self, model, X, C=None, out_dir=None, split: str = "test", threshold: float = 0.01) -> dict:
+        """Posterior-collapse diagnostics on held-out items; written to out_dir/diagnostics.json.
+
+        recon_mse: mean squared error per feature of the reconstruction from z = E[z|x] (recon_nmse: divided by
+        the held-out items' variance, 1.0 = no better than predicting their mean); active_units: the
+        number of latent dimensions with Cov_x(E[z|x]) > threshold (Burda et al. 2016); kl_per_dim: mean
+        KL(q(z|x) || p(z)) per dimension in nats (the model's own prior: N(0, I), or the GMM for VaDE).
+        """
+        model.to(self.device).eval()
+        Xt = self.tensor(X, "cpu")
+        Ct = self.tensor(C, "cpu") if C is not None else None
+        mus, kls, errs, targets = [], [], {}, {}
+        for s in range(0, Xt.shape[0], self.embed_batch_size):
+            x = Xt[s:s + self.embed_batch_size].to(self.device)
+            c = Ct[s:s + self.embed_batch_size].to(self.device) if Ct is not None else None
+            out = model(x, c)  # eval mode: z = E[z|x]; float32
+            for k, v in model.reconstruction_errors(x, out).items():
+                errs.setdefault(k, []).append(v.cpu())
+            for k, v in model.reconstruction_targets(x).items():
+                targets.setdefault(k, []).append(v.float().cpu())
+            mus.append(out["mu"].cpu())
+            kls.append(model.kl_per_dim(out["mu"], out["logvar"]).cpu())
+        n = int(Xt.shape[0])
+        res: dict = {"split": split, "n_items": n, "model": type(model).__name__,
+                     "latent_dim": int(model.latent_dim), **self.fit_info}
+        if n == 0:
+            res["note"] = "no held-out items"
+        else:
+            mu = torch.cat(mus).double()
+            for k, v in errs.items():
+                v = torch.cat(v).double()
+                res[k] = float(v.mean())
+                res[f"{k}_std"] = float(v.std()) if n > 1 else 0.0
+                if k in targets and n > 1:  # normalised: 1.0 = no better than the held-out mean
+                    t = torch.cat(targets[k]).double()
+                    base = float(((t - t.mean(0)) ** 2).mean())
+                    res[k.replace("recon_mse", "recon_nmse")] = float(v.mean()) / base if base > 0 else None
+            var = mu.var(0, unbiased=True) if n > 1 else torch.full((mu.shape[1],), float("nan"), dtype=torch.float64)
+            res.update(active_units=int((var > threshold).sum()) if n > 1 else None,
+                       active_units_threshold=threshold,
+                       active_unit_variance=[round(float(v), 6) for v in var])
+            if model.deterministic:
+                res.update(kl_per_dim=None, kl_total=None, note="deterministic autoencoder: no KL term")
+            else:
+                kl = torch.cat(kls).double().mean(0)
+                res.update(kl_prior=getattr(model, "prior_name", "N(0, I)"),
+                           kl_per_dim=[round(float(v), 6) for v in kl], kl_total=float(kl.sum()),
+                           collapsed_dims=int((kl < threshold).sum()))
+        if out_dir is not None:
+            write_json(Path(out_dir) / "diagnostics.json", res)
+        return res

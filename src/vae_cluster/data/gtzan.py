@@ -1,0 +1,97 @@
+"""`gtzan`: GTZAN genre collection, 10 genres x 100 30-s clips, language english.
+
+Accepted layouts under `root` (the first that exists is used):
+  genres_original/<genre>/<genre>.000NN.wav   (Kaggle)
+  Data/genres_original/<genre>/...            (Kaggle archive unpacked as is)
+  genres/<genre>/<genre>.000NN.au             (the original tarball)
+  <genre>/<genre>.000NN.{wav,au}              (root is the genres folder itself)
+Song id = file stem (one clip per track). GTZAN has known exact repeats: `vae-cluster check` lists
+them, and `group_duplicates: true` gives byte-identical files one song id, so a repeat never sits in
+two splits. The Kaggle copy's `jazz.00054.wav` is unreadable: it is skipped and listed at extraction.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from vae_cluster.data.base import Dataset
+from vae_cluster.utils.errors import UserError
+
+log = logging.getLogger(__name__)
+
+GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
+LAYOUTS = ("genres_original", "Data/genres_original", "genres", ".")
+
+
+def file_hash(path: Path, chunk: int = 1 << 20) -> str:
+    """Content hash of a file's bytes ('' when unreadable or empty)."""
+    h = hashlib.blake2b(digest_size=16)
+    try:
+        if path.stat().st_size == 0:
+            return ""
+        with open(path, "rb") as f:
+            while block := f.read(chunk):
+                h.update(block)
+    except OSError:
+        return ""
+    return h.hexdigest()
+
+
+def genre_folders(root: Path, layouts=LAYOUTS, extensions=(".wav", ".au")) -> tuple[Path, list[Path]]:
+    """(base folder, genre sub-folders holding audio) of the first layout that has any."""
+    for layout in layouts:
+        base = (root / layout).resolve()
+        if not base.is_dir():
+            continue
+        folders = sorted(d for d in base.iterdir() if d.is_dir()
+                         and any(f.suffix.lower() in extensions for f in d.iterdir()))
+        if folders:
+            return base, folders
+    raise UserError(f"no genre folders with {'/'.join(extensions)} files under '{root}' (looked in "
+                    f"{', '.join(layouts)}); point data.root=<path> at the folder holding genres_original/")
+
+
+def group_duplicates(items: pd.DataFrame) -> pd.DataFrame:
+    """Byte-identical files share the song id of the first of them (sorted by id)."""
+    paths = tqdm(items["path"], desc="hashing", unit="file", leave=False, disable=len(items) < 500)
+    hashes = pd.Series([file_hash(Path(p)) for p in paths], index=items.index)
+    first = items.assign(_h=hashes).sort_values("id").groupby("_h")["song_id"].transform("first")
+    merged = (first != items["song_id"]) & (hashes != "")
+    if merged.any():
+        log.warning("%s: %d exact-duplicate file(s) share a song id with their first copy (e.g. %s = %s)",
+                    "data", int(merged.sum()), items.loc[merged, "id"].iloc[0], first[merged].iloc[0])
+    items = items.copy()
+    items.loc[merged, "song_id"] = first[merged]
+    return items
+
+
+class GTZAN(Dataset):
+    name = "gtzan"
+
+    def __init__(self, root: str | Path | None = None, language: str = "english", genres: list | None = None,
+                 group_duplicates: bool = True, **options):
+        super().__init__(root, **options)
+        self.language = language
+        self.genres = list(genres) if genres else None
+        self.group_duplicates = bool(group_duplicates)
+
+    def items(self) -> pd.DataFrame:
+        _, folders = genre_folders(self.check_root())
+        if self.genres:
+            known = {d.name for d in folders}
+            bad = [g for g in self.genres if g not in known]
+            if bad:
+                raise UserError(f"data.genres: no folder for genre '{bad[0]}' under '{self.root}'; "
+                                f"found: {', '.join(sorted(known))}")
+            folders = [d for d in folders if d.name in self.genres]
+        rows = []
+        for d in folders:
+            for f in sorted(d.iterdir()):
+                if f.is_file() and f.suffix.lower() in (".wav", ".au") and not f.name.startswith("."):
+                    rows.append(dict(id=f.stem, path=str(f), song_id=f.stem, language=self.language, genre=d.name))
+        items = pd.DataFrame(rows)
+        return group_duplicates(items) if self.group_duplicates else items

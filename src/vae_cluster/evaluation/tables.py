@@ -1,0 +1,125 @@
+"""`metrics.md`: the tidy metrics table as readable Markdown, one table per target x level.
+
+Bold marks the best value of a column within its target x level table (direction per metric in the
+legend). External metrics compare every method that was scored; internal metrics are only comparable
+between representations of the same kind of space, so they are bolded only among rows that share a
+`space`. Rows flagged as not scored (the label fed the model or features) and `*_shuffled` controls
+never get bold. Chance columns are references, not scores, and are not bolded either.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vae_cluster.evaluation.metrics import EXTERNAL, HIGHER_IS_BETTER, INTERNAL
+
+#: (column, header) in display order; None header = same as the column
+DISPLAY = [("method", "method"), ("space", "space"), ("k", "k"), ("n_items", "n"), ("coverage", "coverage"),
+           ("silhouette", "silhouette ↑"), ("calinski_harabasz", "CH ↑"), ("davies_bouldin", "DB ↓"),
+           ("unreduced_silhouette", "silhouette ↑ (unreduced)"),
+           ("ari", "ARI ↑"), ("nmi", "NMI ↑"), ("ami", "AMI ↑"), ("v_measure", "V ↑"),
+           ("homogeneity", "hom. ↑"), ("completeness", "compl. ↑"), ("purity", "purity ↑"),
+           ("hungarian_acc", "Hungarian acc. ↑"), ("chance_purity", "chance purity"),
+           ("chance_nmi", "chance NMI"), ("p_nmi", "p(NMI)"), ("chance_ari", "chance ARI"), ("p_ari", "p(ARI)"),
+           ("uses_labels", "uses labels"), ("note", "note")]
+
+LEGEND = """\
+How to read: one table per target label and level (clip, or song by majority vote of its clips).
+- Higher is better: silhouette, Calinski-Harabasz (CH), ARI, NMI, AMI, V-measure (V), homogeneity,
+  completeness, purity, Hungarian-matched accuracy. Lower is better: Davies-Bouldin (DB).
+- Internal metrics (silhouette, CH, DB) are computed in the `space` that was clustered and are only
+  comparable between rows of the same space (bold only among those). `silhouette (unreduced)` is the
+  same partition scored in the representation before the reducer, shown when a reducer was used.
+- Chance: `chance purity` = majority-class share (purity of a single cluster); `chance NMI/ARI` = mean
+  over label shuffles (between songs); `p(NMI)`, `p(ARI)` = share of shuffles scoring at least as well
+  (smallest possible value 1/(n shuffles + 1)).
+- `coverage` = share of items (songs at song level) that were scored; < 1 only when noise is excluded.
+- `uses labels` names labels that fed the features or the model; such a row is never scored on that label.
+- Bold: best per column within the table; `-` = undefined (see the note)."""
+
+
+def _fmt(col: str, v) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "-"
+    if isinstance(v, (int, np.integer)) or col in ("k", "n_items"):
+        try:
+            return str(int(v))
+        except (TypeError, ValueError):
+            return str(v)
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.1f}" if col == "calinski_harabasz" else f"{v:.3f}"
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def _best(df: pd.DataFrame, col: str) -> set:
+    """Index labels holding the best value of `col` (ties all bold)."""
+    if col not in df or col not in HIGHER_IS_BETTER:
+        return set()
+    eligible = df[~df["_not_scored"]]
+    groups = eligible.groupby("space") if col in INTERNAL else [("", eligible)]
+    best = set()
+    for _, g in groups:
+        vals = pd.to_numeric(g[col], errors="coerce").dropna()
+        if len(vals) < 2 or vals.nunique() < 2:
+            continue
+        target = vals.max() if HIGHER_IS_BETTER[col] else vals.min()
+        best |= set(vals.index[np.isclose(vals, target, rtol=0, atol=1e-12)])
+    return best
+
+
+def _table(df: pd.DataFrame, columns: list[tuple[str, str]]) -> list[str]:
+    bold = {col: _best(df, col) for col, _ in columns}
+    lines = ["| " + " | ".join(h for _, h in columns) + " |",
+             "|" + "|".join("---" if c in ("method", "space", "uses_labels", "note") else "---:" for c, _ in columns) + "|"]
+    for idx, r in df.iterrows():
+        cells = []
+        for col, _ in columns:
+            s = _fmt(col, r.get(col))
+            cells.append(f"**{s}**" if idx in bold[col] else s)
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def metrics_markdown(metrics: pd.DataFrame, title: str = "Clustering metrics") -> str:
+    df = metrics.copy().reset_index(drop=True)
+    if "note" not in df:
+        df["note"] = ""
+    df["note"] = df["note"].fillna("")
+    df["_not_scored"] = df["note"].str.startswith("not scored")
+    columns = [(c, h) for c, h in DISPLAY if c in df.columns]
+    unred = df["unreduced_space"].astype(object) if "unreduced_space" in df else None
+    if unred is not None and not (unred.notna() & (unred != "") & (unred != df["space"].astype(object))).any():
+        columns = [(c, h) for c, h in columns if c != "unreduced_silhouette"]
+    if "coverage" in df and (pd.to_numeric(df["coverage"], errors="coerce").fillna(1) >= 1).all():
+        columns = [(c, h) for c, h in columns if c != "coverage"]
+    is_ctrl = df["target"].astype(str).str.endswith("_shuffled")
+    main, ctrl = df[~is_ctrl], df[is_ctrl]
+    head = [f"# {title}", ""]
+    for key in ("model", "cluster"):
+        if key in df and df[key].nunique() == 1:
+            head.append(f"- {key}: `{df[key].iloc[0]}`")
+    out = head + ["", LEGEND, ""]
+    levels = [lv for lv in ("clip", "song") if lv in set(main["level"])] + \
+        sorted(set(main["level"].dropna()) - {"clip", "song"})
+    for target in dict.fromkeys(main["target"]):
+        for level in levels:
+            g = main[(main["target"] == target) & (main["level"] == level)]
+            if len(g):
+                out += [f"## {target} · {level} level", ""] + _table(g, columns) + [""]
+    if len(ctrl):
+        ccols = [(c, h) for c, h in columns if c not in INTERNAL and c != "unreduced_silhouette"]
+        out += ["## Controls: labels shuffled (every score should be near 0 / near chance)", ""]
+        ctrl = ctrl.assign(_not_scored=True)  # controls never get bold
+        out += _table(ctrl, ccols) + [""]
+    return "\n".join(out)
+
+
+def write_metrics_md(metrics: pd.DataFrame, path: Path, title: str = "Clustering metrics") -> Path:
+    path = Path(path)
+    path.write_text(metrics_markdown(metrics, title) + "\n", encoding="utf-8")
+    return path
+
+
+__all__ = ["metrics_markdown", "write_metrics_md", "EXTERNAL"]

@@ -1,0 +1,124 @@
+"""One clip, one STFT: every audio feature set reads its spectra from a shared `Analysis`.
+
+`Analysis` computes the power spectrogram once (hann window, centred, librosa's defaults) and derives on
+demand, each at most once: mel power spectra per band count, log-mel (dB), MFCCs, RMS, spectral centroid,
+chroma and the onset envelope / tempo. Values equal librosa's own functions called on the signal.
+"""
+from __future__ import annotations
+
+import warnings
+from functools import lru_cache
+
+import librosa
+import numpy as np
+import scipy.fft
+
+from vae_cluster.data.audio import load_item
+from vae_cluster.utils.errors import AudioError
+
+
+@lru_cache(maxsize=16)
+def mel_filters(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> np.ndarray:
+    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+
+
+@lru_cache(maxsize=64)
+def chroma_filters(sr: int, n_fft: int, tuning: float) -> np.ndarray:
+    return librosa.filters.chroma(sr=sr, n_fft=n_fft, tuning=tuning, n_chroma=12)
+
+
+def load_clip(item: dict, sr: int, min_duration: float, short_clips: str, n_fft: int) -> tuple[np.ndarray, str]:
+    """Samples of one item (through `load_item`) and a note ('' or 'padded from x s').
+
+    Clips shorter than `min_duration` s are skipped (AudioError) or zero-padded, per `short_clips`;
+    clips shorter than one analysis window (n_fft samples) are always padded to it.
+    """
+    y = load_item(item, sr, 0.0)
+    need, note = int(round(min_duration * sr)), ""
+    if len(y) < need:
+        if short_clips == "skip":
+            raise AudioError(f"too short: {len(y) / sr:.2f} s < features.min_duration={min_duration:g} s "
+                             f"(features.short_clips=pad pads instead)")
+        note = f"padded from {len(y) / sr:.2f} s to {min_duration:g} s"
+        y = np.pad(y, (0, need - len(y)))
+    if len(y) < n_fft:
+        note = note or f"padded from {len(y) / sr:.3f} s to one analysis window ({n_fft} samples)"
+        y = np.pad(y, (0, n_fft - len(y)))
+    return y, note
+
+
+class Analysis:
+    """Lazily derived spectra of one clip."""
+
+    def __init__(self, y: np.ndarray, sr: int, n_fft: int = 2048, hop_length: int = 512):
+        self.y, self.sr, self.n_fft, self.hop = y, int(sr), int(n_fft), int(hop_length)
+        self._memo: dict = {}
+
+    def _get(self, key, fn):
+        if key not in self._memo:
+            self._memo[key] = fn()
+        return self._memo[key]
+
+    @property
+    def power(self) -> np.ndarray:
+        """|STFT|^2, shape (1 + n_fft/2, frames): the only STFT of the clip."""
+        return self._get("power", lambda: np.abs(librosa.stft(self.y, n_fft=self.n_fft, hop_length=self.hop)) ** 2)
+
+    @property
+    def magnitude(self) -> np.ndarray:
+        return self._get("mag", lambda: np.sqrt(self.power))
+
+    def mel(self, n_mels: int = 128, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+        """Mel power spectrogram (= librosa.feature.melspectrogram)."""
+        return self._get(("mel", n_mels, fmin, fmax),
+                         lambda: mel_filters(self.sr, self.n_fft, n_mels, fmin, fmax) @ self.power)
+
+    def log_mel(self, n_mels: int = 128) -> np.ndarray:
+        """power_to_db(mel) with librosa's defaults (ref 1, amin 1e-10, top_db 80), as mfcc/onsets use it."""
+        return self._get(("logmel", n_mels), lambda: librosa.power_to_db(self.mel(n_mels)))
+
+    def mfcc(self, n_mfcc: int = 13, n_mels: int = 128) -> np.ndarray:
+        """(= librosa.feature.mfcc: DCT-II, orthonormal, of the log-mel spectrogram)."""
+        return self._get(("mfcc", n_mfcc, n_mels),
+                         lambda: scipy.fft.dct(self.log_mel(n_mels), axis=-2, type=2, norm="ortho")[:n_mfcc])
+
+    def rms(self) -> np.ndarray:
+        return self._get("rms", lambda: librosa.feature.rms(S=self.magnitude, frame_length=self.n_fft)[0])
+
+    def centroid(self) -> np.ndarray:
+        """Spectral centroid per frame in Hz; 0 for silent frames."""
+        def fn():
+            freqs = librosa.fft_frequencies(sr=self.sr, n_fft=self.n_fft)
+            mag = self.magnitude
+            total = mag.sum(axis=0)
+            return np.where(total > 0, freqs @ mag / np.maximum(total, 1e-12), 0.0)
+        return self._get("centroid", fn)
+
+    def chroma(self, tuning: float | None = None) -> np.ndarray:
+        """(= librosa.feature.chroma_stft on the power spectrogram; tuning None = estimated)."""
+        def fn():
+            t = tuning
+            if t is None:
+                with warnings.catch_warnings():  # silence: "empty frequency set" -> tuning 0
+                    warnings.simplefilter("ignore", UserWarning)
+                    t = float(librosa.estimate_tuning(S=self.power, sr=self.sr, n_fft=self.n_fft,
+                                                      bins_per_octave=12))
+                t = t if np.isfinite(t) else 0.0
+            raw = chroma_filters(self.sr, self.n_fft, t) @ self.power
+            return librosa.util.normalize(raw, norm=np.inf, axis=-2)
+        return self._get(("chroma", tuning), fn)
+
+    def onset_envelope(self) -> np.ndarray:
+        """(= librosa.onset.onset_strength with its defaults: spectral flux of the 128-band log-mel)."""
+        return self._get("onset", lambda: librosa.onset.onset_strength(S=self.log_mel(128), sr=self.sr,
+                                                                      hop_length=self.hop))
+
+    def tempo(self) -> float:
+        """BPM from beat tracking; 0 when no beat is found (e.g. silence)."""
+        def fn():
+            env = self.onset_envelope()
+            if not np.any(env > 0):
+                return 0.0
+            bpm, _ = librosa.beat.beat_track(onset_envelope=env, sr=self.sr, hop_length=self.hop)
+            return float(np.atleast_1d(bpm)[0])
+        return self._get("tempo", fn)

@@ -1,0 +1,149 @@
+"""`vade`: Variational Deep Embedding (Jiang et al. 2017) - a VAE whose prior is a Gaussian mixture.
+
+Generative model: c ~ Cat(pi), z | c ~ N(mu_c, diag sigma_c^2), x | z ~ decoder(z). Training, as in the
+paper and seed paper 002:
+
+1. pretrain for `pretrain_epochs` as an autoencoder (`pretrain: ae`, z = mu, reconstruction only) or as a
+   plain VAE (`pretrain: vae`);
+2. fit a GaussianMixture (diagonal covariances; `gmm_init: kmeans` uses K-Means instead) on the latent
+   means of the training items and copy its weights / means / variances into the prior;
+3. train everything jointly on the VaDE ELBO:
+   recon + kl_weight * beta * ( sum_c gamma_c KL(q(z|x) || N(mu_c, sigma_c^2)) + KL(gamma || pi) ),
+   gamma_c = q(c|x) ~ p(c|z).
+
+K = `n_components`, or by default the number of classes of the `k_from` label (genre) in the data set.
+`predict_clusters(mu)` gives the most probable component of each latent mean (the `cluster=vade`
+option); the latent means can also go to any other clusterer.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from vae_cluster.models.vae import VAE
+from vae_cluster.utils.errors import UserError
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+class VaDE(VAE):
+    predicts_clusters = True
+    prior_name = "gmm"
+
+    def __init__(self, input_shape, n_components: int | None = None, k_from: str = "genre",
+                 pretrain_epochs: int = 10, pretrain: str = "ae", gmm_init: str = "gmm", data_info=None, **kwargs):
+        if pretrain not in ("ae", "vae"):
+            raise UserError(f"model.pretrain must be ae or vae; got '{pretrain}'")
+        if gmm_init not in ("gmm", "kmeans"):
+            raise UserError(f"model.gmm_init must be gmm or kmeans; got '{gmm_init}'")
+        if n_components is None:
+            classes = (data_info.classes if data_info is not None else {}).get(k_from) or []
+            if not classes:
+                raise UserError(f"model=vade: set model.n_components, or use a data set with '{k_from}' labels "
+                                f"(model.k_from={k_from} sets K to its number of classes)")
+            n_components = len(classes)
+        if int(n_components) < 2:
+            raise UserError(f"model=vade needs n_components >= 2; got {n_components}")
+        super().__init__(input_shape, data_info=data_info, **kwargs)
+        self.n_components = int(n_components)
+        self.k_from = k_from
+        self.pretrain_epochs = int(pretrain_epochs)
+        self.pretrain_mode, self.gmm_init = pretrain, gmm_init
+        K, D = self.n_components, self.latent_dim
+        self.pi_logits = nn.Parameter(torch.zeros(K))
+        self.mu_c = nn.Parameter(torch.zeros(K, D))
+        self.logvar_c = nn.Parameter(torch.zeros(K, D))
+        self.register_buffer("gmm_initialized", torch.zeros((), dtype=torch.bool))
+
+    # -- stages --------------------------------------------------------------------------
+    def reparameterize(self, mu, logvar):
+        if self.stage == "pretrain" and self.pretrain_mode == "ae":
+            return mu
+        return super().reparameterize(mu, logvar)
+
+    @torch.no_grad()
+    def on_pretrain_end(self, trainer, X_train, C_train=None) -> None:
+        """Initialise the GMM prior from the latent means of the (pretrained) encoder."""
+        from sklearn.cluster import KMeans
+        from sklearn.mixture import GaussianMixture
+
+        Z = trainer.embed(self, X_train, C_train).astype(np.float64)
+        K = self.n_components
+        if len(Z) < K:
+            raise UserError(f"model=vade: {len(Z)} training items for n_components={K}")
+        seed = 0 if trainer.seed is None else int(trainer.seed)
+        if self.gmm_init == "gmm":
+            gmm = GaussianMixture(K, covariance_type="diag", reg_covar=1e-4, n_init=3, random_state=seed).fit(Z)
+            weights, means, var = gmm.weights_, gmm.means_, gmm.covariances_
+        else:
+            km = KMeans(K, n_init=10, random_state=seed).fit(Z)
+            weights = np.bincount(km.labels_, minlength=K) / len(Z)
+            means = km.cluster_centers_
+            var = np.stack([Z[km.labels_ == k].var(0) if (km.labels_ == k).sum() > 1 else Z.var(0) for k in range(K)])
+        dev = self.mu_c.device
+        self.pi_logits.copy_(torch.as_tensor(np.log(np.maximum(weights, 1e-6)), dtype=torch.float32, device=dev))
+        self.mu_c.copy_(torch.as_tensor(means, dtype=torch.float32, device=dev))
+        self.logvar_c.copy_(torch.as_tensor(np.log(np.maximum(var, 1e-4)), dtype=torch.float32, device=dev))
+        self.gmm_initialized.fill_(True)
+
+    # -- the GMM prior -------------------------------------------------------------------
+    def _logvar_c(self):
+        return self.logvar_c.clamp(-10, 10)
+
+    def log_gamma(self, z) -> torch.Tensor:
+        """log q(c|x) ~ log p(c|z), shape (batch, K)."""
+        lv = self._logvar_c()
+        log_pz_c = -0.5 * (LOG_2PI + lv.unsqueeze(0) + (z.unsqueeze(1) - self.mu_c.unsqueeze(0)).pow(2)
+                           / lv.exp().unsqueeze(0)).sum(-1)
+        logits = torch.log_softmax(self.pi_logits, 0).unsqueeze(0) + log_pz_c
+        return logits - torch.logsumexp(logits, 1, keepdim=True)
+
+    def _kl_z_per_component(self, mu, logvar):
+        """KL(N(mu, var) || N(mu_c, var_c)) per item, component and dimension: (batch, K, D)."""
+        lv = self._logvar_c().unsqueeze(0)
+        mu_, lv_ = mu.unsqueeze(1), logvar.unsqueeze(1)
+        return 0.5 * (lv - lv_ + (lv_.exp() + (mu_ - self.mu_c.unsqueeze(0)).pow(2)) / lv.exp() - 1)
+
+    def kl_per_dim(self, mu, logvar):
+        if self.stage == "pretrain":
+            return super().kl_per_dim(mu, logvar)
+        gamma = self.log_gamma(mu).exp()
+        return (gamma.unsqueeze(-1) * self._kl_z_per_component(mu, logvar)).sum(1)
+
+    def loss(self, x, out: dict, kl_weight: float = 1.0) -> dict:
+        recon = self.recon_loss(x, out["recon"])
+        mu, logvar = out["mu"], out["logvar"]
+        zero = torch.zeros((), device=x.device)
+        if self.stage == "pretrain":
+            kl = zero if self.pretrain_mode == "ae" else self.kl_divergence(mu, logvar).sum()
+            return {"loss": recon + kl, "recon": recon, "kl": kl, "kl_z": kl, "kl_c": zero}
+        log_gamma = self.log_gamma(out["z"])
+        gamma = log_gamma.exp()
+        kl_z = (gamma * self._kl_z_per_component(mu, logvar).sum(-1)).sum(1).mean()
+        kl_c = (gamma * (log_gamma - torch.log_softmax(self.pi_logits, 0).unsqueeze(0))).sum(1).mean()
+        kl = kl_z + kl_c
+        return {"loss": recon + self.beta * kl_weight * kl, "recon": recon, "kl": kl, "kl_z": kl_z, "kl_c": kl_c}
+
+    # -- clustering ----------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_proba(self, mu: np.ndarray) -> np.ndarray:
+        """q(c|x) for latent means (numpy, shape (n, latent_dim)) -> (n, K)."""
+        Z = torch.as_tensor(np.asarray(mu), dtype=torch.float32, device=self.mu_c.device)
+        if Z.ndim != 2 or Z.shape[1] != self.latent_dim:
+            raise ValueError(f"predict_clusters expects latent means of shape (n, {self.latent_dim}); got "
+                             f"{tuple(Z.shape)}")
+        return self.log_gamma(Z).exp().cpu().numpy()
+
+    def predict_clusters(self, mu: np.ndarray) -> np.ndarray:
+        """The most probable mixture component of each latent mean (labels 0..K-1)."""
+        return self.predict_proba(mu).argmax(1).astype(np.int64)
+
+    @property
+    def n_clusters(self) -> int:
+        return self.n_components
+
+    def extra_repr(self) -> str:
+        return f"n_components={self.n_components}, pretrain_epochs={self.pretrain_epochs}, pretrain={self.pretrain_mode}"

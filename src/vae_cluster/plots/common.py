@@ -1,0 +1,100 @@
+"""Shared helpers for the per-run figures: saving, colours, cluster labels (noise = -1), placeholders."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+NOISE = "noise"
+DPI = 110
+
+
+def save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def placeholder(path: Path, title: str, message: str) -> Path:
+    """A small figure that says why the real one could not be drawn (keeps the report's layout stable)."""
+    fig, ax = plt.subplots(figsize=(6, 2.2))
+    ax.axis("off")
+    ax.set_title(title)
+    ax.text(0.5, 0.45, message, ha="center", va="center", wrap=True, fontsize=10, color="0.3")
+    return save(fig, path)
+
+
+def cluster_names(labels) -> np.ndarray:
+    """Cluster ids as display strings: 'c0', 'c1', ...; -1 (DBSCAN/HDBSCAN noise) as 'noise'."""
+    labels = np.asarray(labels)
+    out = np.empty(len(labels), dtype=object)
+    for i, v in enumerate(labels):
+        try:
+            iv = int(v)
+            out[i] = NOISE if iv < 0 else f"c{iv}"
+        except (TypeError, ValueError):
+            out[i] = str(v)
+    return out
+
+
+def sort_categories(values) -> list[str]:
+    """Sorted unique display values; cluster names in numeric order, noise last."""
+    cats = sorted({str(v) for v in values})
+
+    def key(c):
+        if c == NOISE:
+            return (2, 0, c)
+        if c.startswith("c") and c[1:].isdigit():
+            return (0, int(c[1:]), c)
+        return (1, 0, c)
+
+    return sorted(cats, key=key)
+
+
+def colours(cats: list[str]) -> dict[str, tuple]:
+    """One colour per category (tab10/tab20, then a continuous map); noise is grey."""
+    real = [c for c in cats if c != NOISE]
+    n = len(real)
+    if n <= 10:
+        cmap, pick = plt.get_cmap("tab10"), lambda i: i
+    elif n <= 20:
+        cmap, pick = plt.get_cmap("tab20"), lambda i: i
+    else:
+        cmap, pick = plt.get_cmap("turbo"), lambda i: i / max(n - 1, 1)
+    out = {c: cmap(pick(i)) for i, c in enumerate(real)}
+    if NOISE in cats:
+        out[NOISE] = (0.6, 0.6, 0.6, 1.0)
+    return out
+
+
+def legend(ax, n_items: int, title: str | None = None) -> None:
+    """Legend beside the axes when there are many entries, inside otherwise."""
+    if n_items == 0:
+        return
+    if n_items > 8:
+        ax.legend(fontsize=7, markerscale=1.5, title=title, title_fontsize=8, loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0), ncol=1 if n_items <= 20 else 2, frameon=False)
+    else:
+        ax.legend(fontsize=7, markerscale=1.5, title=title, title_fontsize=8, loc="best")
+
+
+def distinct_clusterings(clusters: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Targets whose cluster labels are identical (same k) share one entry: {'genre, language': labels}."""
+    groups: list[tuple[list[str], np.ndarray]] = []
+    for target, lab in clusters.items():
+        lab = np.asarray(lab)
+        for names, other in groups:
+            if len(other) == len(lab) and np.array_equal(other, lab):
+                names.append(target)
+                break
+        else:
+            groups.append(([target], lab))
+    return {", ".join(names): lab for names, lab in groups}
+
+
+def n_clusters(labels) -> int:
+    labels = np.asarray(labels)
+    return int(len(np.unique(labels[labels >= 0]))) if labels.dtype.kind in "iu" else int(len(np.unique(labels)))

@@ -1,0 +1,157 @@
+"""Find run folders under run/multirun folders and collect them into one tidy table.
+
+A run folder holds run.json (status complete / failed / running) and, when complete, metrics.csv. Hydra job
+folders without run.json (a job that died before starting) are listed as incomplete too.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+CHOICE_COLS = ("experiment", "data", "features", "model", "reduce", "cluster", "trainer", "eval")
+#: config keys that never make two runs different experiments (paths, progress bars, devices, figures)
+IGNORED_PREFIXES = ("paths.", "plots.", "hydra.", "skip_complete")
+IGNORED_SUFFIXES = (".progress", ".n_jobs", ".device", "data.root")
+PRUNE = {".hydra", "plots", ".submitit", "cache", "__pycache__", ".git"}
+
+
+@dataclass
+class Collection:
+    runs: pd.DataFrame                  # one row per run folder: status, choices, seed, variant keys, error
+    rows: pd.DataFrame                  # tidy: one row per run x metrics row (complete runs only)
+    variant_keys: list[str] = field(default_factory=list)   # config keys (besides choices) that vary
+
+
+def find_run_dirs(roots: list[Path]) -> list[Path]:
+    """Run folders (with run.json, or Hydra job folders with .hydra/ but no run.json) under the roots."""
+    found: list[Path] = []
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            here = Path(dirpath)
+            if "run.json" in filenames or (".hydra" in dirnames and (here / ".hydra" / "config.yaml").exists()):
+                found.append(here)
+                dirnames[:] = []  # a run folder holds no runs
+                continue
+            dirnames[:] = sorted(d for d in dirnames if d not in PRUNE)
+    return sorted(dict.fromkeys(p.resolve() for p in found))
+
+
+def flatten(node, prefix: str = "") -> dict:
+    out = {}
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+    else:
+        out[prefix[:-1]] = json.dumps(node) if isinstance(node, list) else node
+    return out
+
+
+def read_run(path: Path) -> tuple[dict, pd.DataFrame | None, dict]:
+    """(summary row, metrics or None, flat config) of one run folder."""
+    row = {"run_dir": str(path), "status": "no run.json", "error": ""}
+    flat: dict = {}
+    info = {}
+    if (path / "run.json").exists():
+        try:
+            info = json.loads((path / "run.json").read_text())
+            row["status"] = info.get("status", "unknown")
+        except json.JSONDecodeError as err:
+            row.update(status="unreadable run.json", error=str(err))
+    elif (path / ".hydra" / "config.yaml").exists():
+        row["error"] = "the job did not start or was killed before writing run.json"
+    choices = info.get("choices") or hydra_choices(path)
+    for c in CHOICE_COLS:
+        row[c] = "" if choices.get(c) is None else str(choices.get(c))
+    cfg = info.get("config") or {}
+    flat = flatten(cfg)
+    row["seed"] = info.get("seed", cfg.get("seed"))
+    row["wall_time_s"] = info.get("wall_time_s")
+    if info.get("error") and not row["error"]:
+        row["error"] = info["error"]
+    elif (path / "error.txt").exists() and not row["error"]:
+        row["error"] = (path / "error.txt").read_text().strip()
+    metrics = None
+    if row["status"] == "complete":
+        try:
+            metrics = pd.read_csv(path / "metrics.csv")
+        except (FileNotFoundError, pd.errors.EmptyDataError, pd.errors.ParserError) as err:
+            row.update(status="incomplete", error=f"status complete but metrics.csv is unusable ({type(err).__name__})")
+    return row, metrics, flat
+
+
+def hydra_choices(path: Path) -> dict:
+    """Choices from .hydra/hydra.yaml when run.json is missing (best effort, no YAML parser needed)."""
+    try:
+        from omegaconf import OmegaConf
+
+        hy = OmegaConf.load(path / ".hydra" / "hydra.yaml")
+        return {k: v for k, v in OmegaConf.to_container(hy.hydra.runtime.choices).items() if not k.startswith("hydra")}
+    except Exception:  # noqa: BLE001
+        return {}
+
+
+def ignored(key: str) -> bool:
+    return key.startswith(IGNORED_PREFIXES + ("__choice_",)) or key.endswith(IGNORED_SUFFIXES) or key == "seed"
+
+
+def variant_keys(flats: list[dict], seeds: list) -> list[str]:
+    """Config keys whose value differs between runs, other than the seed and keys that just follow it
+    (e.g. trainer.seed: ${seed}) and bookkeeping keys (paths, progress bars, devices, figure options)."""
+    keys = sorted({k for f in flats for k in f})
+    out = []
+    for k in keys:
+        if ignored(k):
+            continue
+        vals = [f.get(k) for f in flats]
+        if len({json.dumps(v, default=str) for v in vals}) < 2:
+            continue
+        if all(v == s for v, s in zip(vals, seeds) if v is not None):
+            continue  # follows the seed
+        if k.endswith("._target_"):
+            continue
+        out.append(k)
+    # keys that only change together with a choice (e.g. model.hidden_dims with model=conv_vae) are not
+    # variants of their own; keep those that vary within one choice of their group
+    keep = []
+    for k in out:
+        group = k.split(".")[0]
+        if group in CHOICE_COLS:
+            by_choice: dict = {}
+            for f in flats:
+                by_choice.setdefault(f.get(f"__choice_{group}"), set()).add(json.dumps(f.get(k), default=str))
+            if all(len(v) < 2 for v in by_choice.values()):
+                continue
+        keep.append(k)
+    return keep
+
+
+def collect(roots: list[Path]) -> Collection:
+    dirs = find_run_dirs(roots)
+    runs, flats, metrics = [], [], []
+    for d in dirs:
+        row, m, flat = read_run(d)
+        for c in CHOICE_COLS:
+            flat[f"__choice_{c}"] = row[c]
+        runs.append(row)
+        flats.append(flat)
+        metrics.append(m)
+    runs_df = pd.DataFrame(runs)
+    ok = [i for i, r in enumerate(runs) if r["status"] == "complete" and metrics[i] is not None]
+    keys = variant_keys([flats[i] for i in ok], [runs[i]["seed"] for i in ok]) if ok else []
+    for k in keys:
+        runs_df[k] = [f.get(k) for f in flats]
+    tidy = []
+    for i in ok:
+        m = metrics[i].copy()
+        m = m.drop(columns=[c for c in ("model", "cluster") if c in m.columns])
+        head = {c: runs[i][c] for c in ("run_dir", *CHOICE_COLS, "seed")}
+        head.update({k: flats[i].get(k) for k in keys})
+        for j, (c, v) in enumerate(head.items()):
+            m.insert(j, c, v)
+        tidy.append(m)
+    rows = pd.concat(tidy, ignore_index=True) if tidy else pd.DataFrame()
+    return Collection(runs_df, rows, keys)

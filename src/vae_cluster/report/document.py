@@ -1,0 +1,151 @@
+"""A tiny document model rendered twice: Markdown (report.md) and self-contained HTML (report.html)."""
+from __future__ import annotations
+
+import base64
+import html
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1250px;margin:2em auto;padding:0 1em;
+color:#222;line-height:1.45}
+h1{border-bottom:2px solid #ccc;padding-bottom:.2em} h2{margin-top:1.8em;border-bottom:1px solid #e3e3e3}
+table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.82em}
+th,td{border:1px solid #ddd;padding:3px 7px;text-align:right;white-space:nowrap}
+th{background:#f3f3f3} td.t,th.t{text-align:left} tr:nth-child(even) td{background:#fafafa}
+td.flag{color:#a33;font-weight:600} .caption{color:#555;font-size:.9em;margin:.2em 0 1.4em}
+figure{margin:1em 0} img{max-width:100%;border:1px solid #eee} code{background:#f4f4f4;padding:0 3px}
+.note{color:#666;font-size:.9em}
+"""
+
+
+def fmt(v, digits: int = 3) -> str:
+    """Readable cell: floats with `digits` decimals (scientific when tiny/huge), NaN as empty."""
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if math.isnan(v):
+            return ""
+        if v != 0 and (abs(v) < 10 ** -digits or abs(v) >= 1e5):
+            return f"{v:.2e}"
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+@dataclass
+class Document:
+    title: str
+    blocks: list = field(default_factory=list)
+
+    def h(self, text: str, level: int = 2):
+        self.blocks.append(("h", level, text))
+
+    def p(self, text: str, cls: str = ""):
+        self.blocks.append(("p", text, cls))
+
+    def table(self, df: pd.DataFrame, caption: str = "", flag_col: str | None = None):
+        self.blocks.append(("table", df, caption, flag_col))
+
+    def kv(self, pairs: dict):
+        df = pd.DataFrame({"key": list(pairs), "value": [fmt(v) for v in pairs.values()]})
+        self.blocks.append(("table", df, "", None))
+
+    def image(self, path: Path, caption: str = ""):
+        self.blocks.append(("img", Path(path), caption))
+
+    def code(self, text: str):
+        self.blocks.append(("code", text))
+
+    # -- Markdown ------------------------------------------------------------------------
+    def markdown(self, base: Path) -> str:
+        out = [f"# {self.title}", ""]
+        for b in self.blocks:
+            if b[0] == "h":
+                out += [f"{'#' * b[1]} {b[2]}", ""]
+            elif b[0] == "p":
+                out += [b[1], ""]
+            elif b[0] == "code":
+                out += ["```", b[1].rstrip(), "```", ""]
+            elif b[0] == "table":
+                out += [md_table(b[1]), ""]
+                if b[2]:
+                    out += [f"*{b[2]}*", ""]
+            elif b[0] == "img":
+                try:
+                    rel = b[1].relative_to(base)
+                except ValueError:
+                    rel = b[1]
+                out += [f"![{b[2] or b[1].stem}]({rel.as_posix()})", "", f"*{b[2]}*" if b[2] else "", ""]
+        return "\n".join(out).rstrip() + "\n"
+
+    # -- HTML ----------------------------------------------------------------------------
+    def html(self) -> str:
+        e = html.escape
+        out = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
+               f"<title>{e(self.title)}</title><style>{CSS}</style></head><body>", f"<h1>{e(self.title)}</h1>"]
+        for b in self.blocks:
+            if b[0] == "h":
+                out.append(f"<h{b[1]}>{e(b[2])}</h{b[1]}>")
+            elif b[0] == "p":
+                out.append(f"<p class='{b[2]}'>{inline(b[1])}</p>")
+            elif b[0] == "code":
+                out.append(f"<pre><code>{e(b[1])}</code></pre>")
+            elif b[0] == "table":
+                out.append(html_table(b[1], b[3]))
+                if b[2]:
+                    out.append(f"<p class='caption'>{inline(b[2])}</p>")
+            elif b[0] == "img":
+                data = base64.b64encode(b[1].read_bytes()).decode("ascii")
+                out.append(f"<figure><img alt='{e(b[1].name)}' src='data:image/png;base64,{data}'>"
+                           f"<figcaption class='caption'>{inline(b[2])}</figcaption></figure>")
+        out.append("</body></html>")
+        return "\n".join(out) + "\n"
+
+
+def inline(text: str) -> str:
+    """Escape, then turn `code` spans into <code> (the only inline markup the reports use)."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def as_text(col: pd.Series) -> pd.Series:
+    """Strings, with missing values as '' (works for all-NaN float columns read from CSV)."""
+    return col.astype(object).where(col.notna(), "").astype(str)
+
+
+def is_num(col: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+
+
+def md_cell(v) -> str:
+    return fmt(v).replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(df: pd.DataFrame) -> str:
+    if df is None or df.empty:
+        return "*(none)*"
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |",
+             "|" + "|".join("---:" if is_num(df[c]) else "---" for c in df.columns) + "|"]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(md_cell(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def html_table(df: pd.DataFrame, flag_col: str | None = None) -> str:
+    if df is None or df.empty:
+        return "<p class='note'>(none)</p>"
+    e = html.escape
+    text_cols = {c for c in df.columns if not is_num(df[c])}
+    head = "".join(f"<th class='{'t' if c in text_cols else ''}'>{e(str(c))}</th>" for c in df.columns)
+    rows = []
+    for row in df.itertuples(index=False):
+        cells = []
+        for c, v in zip(df.columns, row):
+            cls = "flag" if c == flag_col and fmt(v) else ("t" if c in text_cols else "")
+            cells.append(f"<td class='{cls}'>{e(fmt(v))}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

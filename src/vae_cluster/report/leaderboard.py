@@ -1,0 +1,195 @@
+"""Aggregate collected runs over seeds (mean ± std, n) and write leaderboard.md / leaderboard.tex."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from vae_cluster.report.collect import CHOICE_COLS, Collection
+from vae_cluster.report.document import as_text, md_table
+
+METRIC_NAMES = {"nmi": "NMI", "ari": "ARI", "ami": "AMI", "v_measure": "V-measure", "homogeneity": "homogeneity",
+                "completeness": "completeness", "purity": "purity", "hungarian_acc": "Hungarian acc.",
+                "silhouette": "silhouette", "calinski_harabasz": "Calinski-Harabasz",
+                "davies_bouldin": "Davies-Bouldin"}
+LOWER_IS_BETTER = {"davies_bouldin"}
+INTERNAL = {"silhouette", "calinski_harabasz", "davies_bouldin"}
+CHANCE = {"nmi": "chance_nmi", "ari": "chance_ari", "purity": "chance_purity", "hungarian_acc": "chance_purity"}
+BASELINES = ("raw", "pca", "ae")
+#: variant-key prefixes that do not affect the raw/PCA baselines (they are pooled across them)
+MODEL_ONLY = ("model.", "trainer.")
+
+
+def method_label(method: str, model: str) -> str:
+    return method if method == model or method not in BASELINES else f"{method} (baseline)"
+
+
+def prepare(col: Collection, target: str, level: str) -> pd.DataFrame:
+    """Metric rows for one target and level, one per run x method, with a `method_label` and the columns
+    that identify a configuration (`config_cols`); baselines are deduplicated across model runs."""
+    df = col.rows
+    if df.empty:
+        return df
+    df = df[(df["target"].astype(str) == target) & (df["level"].astype(str) == level)].copy()
+    if df.empty:
+        return df
+    df["method_label"] = [method_label(m, mo) for m, mo in zip(df["method"].astype(str), df["model"].astype(str))]
+    df["uses_labels"] = as_text(df["uses_labels"]) if "uses_labels" in df else ""
+    is_base = df["method"].astype(str).isin(("raw", "pca")) & (df["method"] != df["model"])
+    for k in ["model", *[k for k in col.variant_keys if k.startswith(MODEL_ONLY)]]:
+        if k in df:
+            df[k] = df[k].astype(object)
+            df.loc[is_base, k] = ""
+    return df
+
+
+def config_cols(col: Collection) -> list[str]:
+    return [c for c in CHOICE_COLS if c not in ("trainer", "eval")] + ["trainer", "eval"] + col.variant_keys
+
+
+def aggregate(col: Collection, target: str, level: str, metrics: list[str]) -> pd.DataFrame:
+    """mean, std (ddof=1) and n over seeds per configuration x method; sorted by the first metric."""
+    df = prepare(col, target, level)
+    if df.empty:
+        return pd.DataFrame()
+    keys = [c for c in config_cols(col) if c in df] + ["method_label"]
+    for k in keys:
+        df[k] = as_text(df[k])
+    metrics = [m for m in metrics if m in df]
+    chance = sorted({CHANCE[m] for m in metrics if m in CHANCE and CHANCE[m] in df})
+    num = metrics + chance
+    df[num] = df[num].apply(pd.to_numeric, errors="coerce")
+    # one value per configuration and seed (baselines appear once per model run with identical values)
+    per_seed = df.groupby(keys + ["seed"], dropna=False).agg(
+        {**{m: "mean" for m in num}, "uses_labels": "first", "space": lambda s: ",".join(sorted(set(map(str, s)))),
+         "run_dir": "first"}).reset_index()
+    g = per_seed.groupby(keys, dropna=False)
+    out = g[num].mean().add_suffix("_mean")
+    std = g[metrics].std(ddof=1).add_suffix("_std")
+    out = out.join(std)
+    out["n"] = g["seed"].nunique()
+    out["n_scored"] = g[metrics[0]].count() if metrics else 0
+    out["seeds"] = g["seed"].apply(lambda s: ",".join(str(int(x)) if pd.notna(x) and float(x).is_integer()
+                                                      else str(x) for x in sorted(s.dropna().unique())))
+    out["uses_labels"] = g["uses_labels"].first()
+    out["space"] = g["space"].first()
+    out = out.reset_index()
+    if metrics:
+        asc = metrics[0] in LOWER_IS_BETTER
+        out = out.sort_values(f"{metrics[0]}_mean", ascending=asc, na_position="last", kind="stable")
+    return out.reset_index(drop=True)
+
+
+def varying(agg: pd.DataFrame, cols: list[str]) -> list[str]:
+    return [c for c in cols if c in agg and agg[c].nunique() > 1]
+
+
+def mean_std(mean, std, n, digits: int = 3, tex: bool = False) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "--" if tex else "–"
+    pm = r" $\pm$ " if tex else " ± "
+    if n is not None and n > 1 and std is not None and not math.isnan(std):
+        return f"{mean:.{digits}f}{pm}{std:.{digits}f}"
+    return f"{mean:.{digits}f}"
+
+
+def display_table(agg: pd.DataFrame, col: Collection, metrics: list[str], tex: bool = False) -> pd.DataFrame:
+    """Readable leaderboard: identifying columns that vary, then mean ± std per metric, chance and n."""
+    ident = varying(agg, [c for c in config_cols(col) if c not in ("model", "cluster")])
+    rows = []
+    for r in agg.to_dict("records"):
+        d = {"method": r["method_label"], "clusterer": r.get("cluster", "")}
+        for c in ident:
+            d[c] = r.get(c, "")
+        for m in metrics:
+            if f"{m}_mean" in r:
+                d[METRIC_NAMES.get(m, m)] = mean_std(r[f"{m}_mean"], r.get(f"{m}_std"), r["n"], tex=tex)
+        for m in ("nmi", "ari", "purity"):
+            ch = CHANCE[m]
+            if m in metrics and f"{ch}_mean" in r and pd.notna(r[f"{ch}_mean"]):
+                d[f"chance {METRIC_NAMES[m]}"] = f"{r[f'{ch}_mean']:.3f}"
+        d["n"] = int(r["n"])
+        if r.get("uses_labels"):
+            d["uses labels"] = r["uses_labels"]
+        rows.append(d)
+    out = pd.DataFrame(rows)
+    if "uses labels" in out:
+        out["uses labels"] = as_text(out["uses labels"])
+    return out
+
+
+def write_markdown(path, col: Collection, tables: dict, metrics: list[str], sources: list[str]) -> None:
+    st = col.runs["status"].value_counts().to_dict() if not col.runs.empty else {}
+    lines = ["# Leaderboard", "",
+             f"Sources: {', '.join(f'`{s}`' for s in sources)}  ",
+             f"Runs: {len(col.runs)} ({', '.join(f'{v} {k}' for k, v in st.items())}). "
+             "Values are mean ± std (sample std, ddof=1) over seeds; `n` = number of seeds. Baselines (raw "
+             "features, PCA) are clustered in every run with the same clusterer and counted once per seed.",
+             ""]
+    if col.variant_keys:
+        lines += [f"Config keys that vary between runs besides the seed: {', '.join(f'`{k}`' for k in col.variant_keys)}.", ""]
+    lines += ["Internal metrics (silhouette, ...) are computed in each method's own clustered space and are not "
+              "comparable across methods; rows with `uses labels` were given that label and are never scored "
+              "against it.", ""]
+    for (target, level), agg in tables.items():
+        lines += [f"## {target} · {level} level", ""]
+        lines += [md_table(display_table(agg, col, metrics)) if not agg.empty else "*(no scored rows)*", ""]
+    lines += failures_md(col)
+    path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+
+
+def failures_md(col: Collection) -> list[str]:
+    bad = col.runs[col.runs["status"] != "complete"] if not col.runs.empty else col.runs
+    lines = ["## Failed or incomplete runs", ""]
+    if bad.empty:
+        return lines + ["None.", ""]
+    show = bad[["run_dir", "status", *[c for c in ("model", "cluster", "seed") if c in bad], "error"]].copy()
+    for c in show.columns:
+        show[c] = as_text(show[c])
+    show["error"] = show["error"].str.slice(0, 200)
+    return lines + [md_table(show), ""]
+
+
+TEX_ESC = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+           "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def tex_escape(s) -> str:
+    return "".join(TEX_ESC.get(ch, ch) for ch in str(s))
+
+
+def write_tex(path, col: Collection, tables: dict, metrics: list[str]) -> None:
+    """booktabs tables, one per target x level; best mean per metric in bold (label-fed rows excluded)."""
+    out = ["% Generated by `vae-cluster report`. Needs \\usepackage{booktabs}.",
+           "% Values: mean $\\pm$ std over seeds (n seeds per row); best per column in bold.", ""]
+    for (target, level), agg in tables.items():
+        if agg.empty:
+            continue
+        disp = display_table(agg, col, metrics, tex=True)
+        metric_cols = [METRIC_NAMES.get(m, m) for m in metrics if METRIC_NAMES.get(m, m) in disp]
+        eligible = as_text(agg["uses_labels"]).eq("").to_numpy()
+        for m, name in zip([m for m in metrics if METRIC_NAMES.get(m, m) in disp], metric_cols):
+            if m in INTERNAL:
+                continue  # computed in each method's own space: no winner across rows
+            vals = agg[f"{m}_mean"].to_numpy(dtype=float)
+            vals = np.where(eligible, vals, np.nan)
+            if np.isfinite(vals).any():
+                best = np.nanmin(vals) if m in LOWER_IS_BETTER else np.nanmax(vals)
+                for i in np.flatnonzero(np.isclose(vals, best)):
+                    mean, _, rest = disp.loc[i, name].partition(r" $\pm$ ")
+                    disp.loc[i, name] = rf"\textbf{{{mean}}}" + (rf" $\pm$ {rest}" if rest else "")
+        cols = list(disp.columns)
+        align = "".join("r" if c in metric_cols or c == "n" or c.startswith("chance") else "l" for c in cols)
+        head = " & ".join(tex_escape(c if c != "n" else "$n$") if c != "n" else "$n$" for c in cols)
+        out += [r"\begin{table}[t]", r"\centering", r"\small",
+                rf"\caption{{Clustering of {tex_escape(target)} ({tex_escape(level)} level): mean $\pm$ std over "
+                rf"$n$ seeds; best external score in bold (higher is better). Internal metrics are computed in "
+                rf"each method's own clustered space and are not compared across rows.}}",
+                rf"\label{{tab:{tex_escape(target).replace(chr(92), '')}-{level}}}",
+                rf"\begin{{tabular}}{{{align}}}", r"\toprule", head + r" \\", r"\midrule"]
+        for r in disp.itertuples(index=False):
+            cells = [str(v) if c in metric_cols else tex_escape(v) for c, v in zip(cols, r)]
+            out.append(" & ".join(cells) + r" \\")
+        out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    path.write_text("\n".join(out), encoding="utf-8")

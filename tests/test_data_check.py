@@ -1,0 +1,75 @@
+"""`vae-cluster check` reports and an end-to-end run on a damaged copy of gtzan_mini."""
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from conftest import run_cli, shared_data
+from test_data_helpers import write_wav
+
+
+@pytest.fixture(scope="module")
+def damaged_gtzan(tmp_path_factory):
+    """Three genres of gtzan_mini: one corrupted file, one zero-byte file, one exact duplicate."""
+    src = shared_data("gtzan_mini", "genres_original")
+    root = tmp_path_factory.mktemp("gtzan_damaged")
+    for genre in ("blues", "classical", "metal"):
+        shutil.copytree(src / genre, root / "genres_original" / genre)
+    folder = root / "genres_original"
+    data = (folder / "blues" / "blues.00003.wav").read_bytes()
+    (folder / "blues" / "blues.00003.wav").write_bytes(b"\x00\x13garbage" + data[2000:4000])   # corrupted
+    (folder / "metal" / "metal.00004.wav").write_bytes(b"")                                    # zero bytes
+    shutil.copy(folder / "classical" / "classical.00001.wav", folder / "classical" / "classical.00099.wav")
+    return root
+
+
+@pytest.mark.realdata
+def test_check_reports_bad_and_duplicate_files(damaged_gtzan, tmp_path):
+    out = tmp_path / "report.json"
+    proc = run_cli("check", "data=gtzan", f"data.root={damaged_gtzan}", "--out", str(out))
+    text = proc.stdout
+    assert "items: 31" in text and "per genre (3)" in text
+    assert "unreadable / empty: 2" in text and "blues.00003.wav" in text and "metal.00004.wav: empty file" in text
+    assert "exact-duplicate audio (decoded samples): 1 group(s)" in text
+    assert "sample rates: 22050 Hz x29" in text
+    facts = json.loads(out.read_text())
+    assert facts["items"] == 31 and len(facts["duplicates"]) == 1 and facts["per_genre"]["classical"] == 11
+    strict = run_cli("check", "data=gtzan", f"data.root={damaged_gtzan}", "--fast", "--strict", check=False)
+    assert strict.returncode == 1 and "(file bytes): 1 group(s)" in strict.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_run_on_damaged_copy_skips_and_lists_both(damaged_gtzan, tmp_path):
+    run_dir = tmp_path / "run"
+    run_cli("run", "data=gtzan", f"data.root={damaged_gtzan}", "trainer=fast", "plots=none", "baselines.ae=false",
+            "eval.n_permutations=5", "eval.split=all", "features.progress=false",
+            f"paths.cache_dir={tmp_path}/cache", f"hydra.run.dir={run_dir}")
+    skipped = pd.read_csv(run_dir / "skipped.csv")
+    assert sorted(skipped["id"]) == ["blues.00003", "metal.00004"]
+    assert skipped.set_index("id").loc["metal.00004", "reason"].startswith("empty file")
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "complete" and info["n_items"] == 29 and info["n_skipped"] == 2
+    assign = pd.read_csv(run_dir / "assignments.csv")
+    dup = assign.set_index("id").loc[["classical.00001", "classical.00099"]]
+    assert dup["song_id"].nunique() == 1                      # the exact repeat shares its song id
+
+
+def test_check_songs_folder_lists_missing_and_unused(tmp_path):
+    for name in ("a.wav", "b.wav", "extra.wav"):
+        write_wav(tmp_path / name, 1.0)
+    (tmp_path / "metadata.csv").write_text("filename,language,genre\na.wav,en,pop\nb.wav,bn,folk\ngone.wav,bn,folk\n")
+    proc = run_cli("check", "data=songs", f"data.root={tmp_path}")
+    assert "missing (referenced but not on disk): 1" in proc.stdout and "gone.wav" in proc.stdout
+    assert "not used by any item (not listed, or left out by options): 1" in proc.stdout and "extra.wav" in proc.stdout
+    assert "per language (2)" in proc.stdout
+
+
+def test_check_user_errors_are_one_line(tmp_path):
+    proc = run_cli("check", "data=gtzan", f"data.root={tmp_path / 'nowhere'}", check=False)
+    assert proc.returncode == 2 and "data.root=" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli("check", "data=nope", check=False)
+    assert proc.returncode == 2 and "unknown data option 'nope'" in proc.stderr
+    proc = run_cli("check", "data=gtzan", check=False)
+    assert proc.returncode == 2 and "data.root" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,174 @@
+"""`vae-cluster report` over sweeps, and the per-run report: fake run folders with known metrics (fast)."""
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from conftest import run_cli
+
+MODELS = {"vae": 0.5, "conv_vae": 0.7}
+CLUSTERS = {"kmeans": 0.0, "gmm": 0.1}
+SEEDS = (0, 1)
+
+
+def nmi_of(model, cluster, seed):
+    return MODELS[model] + CLUSTERS[cluster] + 0.1 * seed
+
+
+def write_run(path, model, cluster, seed, status="complete", extra_cfg=None):
+    path.mkdir(parents=True)
+    cfg = {"seed": seed, "model": {"_target_": f"x.{model}", "latent_dim": 16,
+                                   "hidden_dims": [256, 128] if model == "vae" else [32, 64]},
+           "cluster": {"_target_": f"x.{cluster}", "n_clusters": None}, "trainer": {"seed": seed, "lr": 0.001},
+           "paths": {"cache_dir": str(path / "cache")}, **(extra_cfg or {})}
+    choices = {"data": "synthetic", "features": "mfcc_stats", "model": model, "reduce": "none", "cluster": cluster,
+               "trainer": "fast", "eval": "default", "experiment": None}
+    info = {"status": status, "seed": seed, "choices": choices, "config": cfg}
+    if status == "failed":
+        info["error"] = "training diverged at epoch 3"
+    (path / "run.json").write_text(json.dumps(info))
+    if status != "complete":
+        return
+    rows = []
+    for method in (model, "raw", "pca"):
+        for target in ("genre", "language", "genre_shuffled"):
+            for level in ("clip", "song"):
+                if target.endswith("_shuffled") and level == "song":
+                    continue
+                v = nmi_of(model, cluster, seed) if method == model else 0.3 + 0.1 * seed + (0.05 if method == "pca" else 0)
+                if target != "genre":
+                    v = v / 10
+                rows.append({"model": model, "cluster": cluster, "method": method, "space": "latent" if method == model else method,
+                             "target": target, "level": level, "k": 4, "n_items": 40, "nmi": v, "ari": v - 0.1,
+                             "purity": v + 0.1, "silhouette": 0.2, "chance_nmi": 0.05, "chance_purity": 0.25,
+                             "uses_labels": "", "note": ""})
+    pd.DataFrame(rows).to_csv(path / "metrics.csv", index=False)
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    root = tmp_path / "multirun"
+    job = 0
+    for model in MODELS:
+        for cluster in CLUSTERS:
+            for seed in SEEDS:
+                write_run(root / str(job), model, cluster, seed)
+                job += 1
+    write_run(root / str(job), "vae", "kmeans", 2, status="failed")
+    write_run(root / str(job + 1), "vae", "gmm", 2, status="running")
+    (root / str(job + 2) / ".hydra").mkdir(parents=True)  # a job killed before run.json
+    (root / str(job + 2) / ".hydra" / "config.yaml").write_text("seed: 3\n")
+    return root
+
+
+def test_collect_and_aggregate_mean_std(sweep):
+    from vae_cluster.report.collect import collect
+    from vae_cluster.report.leaderboard import aggregate
+
+    col = collect([sweep])
+    assert len(col.runs) == 11
+    assert (col.runs["status"] == "complete").sum() == 8
+    assert col.variant_keys == []  # hidden_dims follow the model choice, trainer.seed follows the seed
+    agg = aggregate(col, "genre", "clip", ["nmi", "ari"])
+    for model in MODELS:
+        for cluster in CLUSTERS:
+            r = agg[(agg["method_label"] == model) & (agg["cluster"] == cluster)]
+            assert len(r) == 1
+            vals = [nmi_of(model, cluster, s) for s in SEEDS]
+            assert r["nmi_mean"].iloc[0] == pytest.approx(sum(vals) / 2)
+            assert r["nmi_std"].iloc[0] == pytest.approx(pd.Series(vals).std(ddof=1))
+            assert r["ari_mean"].iloc[0] == pytest.approx(sum(vals) / 2 - 0.1)
+            assert r["n"].iloc[0] == 2
+    # baselines: computed in every model's run, counted once per seed
+    raw = agg[(agg["method_label"] == "raw (baseline)") & (agg["cluster"] == "kmeans")]
+    assert len(raw) == 1 and raw["n"].iloc[0] == 2
+    assert raw["nmi_mean"].iloc[0] == pytest.approx(0.35)
+    assert agg["nmi_mean"].iloc[0] == agg["nmi_mean"].max()  # sorted by the metric
+
+
+def test_report_cli_writes_tables_figures_and_lists_failures(sweep, tmp_path):
+    out = tmp_path / "rep"
+    proc = run_cli("report", str(sweep), "--out", str(out), "--metric", "nmi", "--target", "genre", "--level", "clip")
+    assert "8 complete" in proc.stdout and "failed" in proc.stdout
+    for name in ("runs.csv", "leaderboard.md", "leaderboard.tex", "leaderboard.csv", "heatmap_nmi_genre_clip.png",
+                 "ranking_nmi_genre_clip.png"):
+        assert (out / name).exists() and (out / name).stat().st_size > 0, name
+    runs = pd.read_csv(out / "runs.csv")
+    assert {"run_dir", "status", "model", "cluster", "seed", "method", "target", "level", "nmi"} <= set(runs.columns)
+    assert set(runs["status"]) == {"complete", "failed", "running", "no run.json"}
+    assert "training diverged" in " ".join(runs["error"].dropna())
+    md = (out / "leaderboard.md").read_text()
+    # conv_vae x gmm: seeds 0, 1 -> 0.8, 0.9: mean 0.850, std 0.0707
+    assert "0.850 ± 0.071" in md
+    assert "## Failed or incomplete runs" in md and "training diverged at epoch 3" in md
+    tex = (out / "leaderboard.tex").read_text()
+    assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex
+    assert r"\textbf{0.850} $\pm$ 0.071" in tex  # best NMI in bold
+    assert "conv\\_vae" in tex
+
+
+def test_report_default_out_is_first_dir(sweep):
+    from vae_cluster.report.sweep import write_sweep_report
+
+    written, summary = write_sweep_report([sweep], metric="ari", target="language", level="song")
+    assert (sweep / "heatmap_ari_language_song.png").exists()
+    lb = pd.read_csv(sweep / "leaderboard.csv")
+    r = lb[(lb["method_label"] == "vae") & (lb["cluster"] == "kmeans")]
+    assert r["ari_mean"].iloc[0] == pytest.approx((0.05 + 0.06) / 2 - 0.1)
+
+
+def test_variant_keys_split_groups(tmp_path):
+    """A beta sweep inside one model choice gives separate leaderboard rows, not a pooled mean."""
+    from vae_cluster.report.collect import collect
+    from vae_cluster.report.leaderboard import aggregate
+
+    for i, (beta, seed) in enumerate([(1, 0), (1, 1), (4, 0), (4, 1)]):
+        write_run(tmp_path / str(i), "vae", "kmeans", seed, extra_cfg={"model": {"beta": beta, "latent_dim": 16}})
+    col = collect([tmp_path])
+    assert col.variant_keys == ["model.beta"]
+    agg = aggregate(col, "genre", "clip", ["nmi"])
+    vae = agg[agg["method_label"] == "vae"]
+    assert sorted(vae["model.beta"]) == ["1", "4"] and set(vae["n"]) == {2}
+    raw = agg[agg["method_label"] == "raw (baseline)"]
+    assert len(raw) == 1 and raw["n"].iloc[0] == 2  # baselines do not depend on beta
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "bad_metric", "bad_target"])
+def test_report_user_errors_one_line(tmp_path, sweep, case):
+    args = {"missing": [str(tmp_path / "nowhere")], "empty": [str(tmp_path / "empty")],
+            "bad_metric": [str(sweep), "--metric", "nope"], "bad_target": [str(sweep), "--target", "artist"]}[case]
+    (tmp_path / "empty").mkdir()
+    proc = run_cli("report", *args, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("vae-cluster: error: report:") and len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr
+
+
+def test_run_report_from_fake_folder(tmp_path):
+    """report.md / report.html from a run folder: metric table with chance columns and flags, skipped files."""
+    from vae_cluster.report.run_report import write_run_report
+
+    run = tmp_path / "run"
+    MODELS["cvae"] = 0.4
+    try:
+        write_run(run, "cvae", "kmeans", 0)
+    finally:
+        MODELS.pop("cvae")
+    m = pd.read_csv(run / "metrics.csv")
+    m["uses_labels"] = m["uses_labels"].astype(object)
+    m.loc[m["method"] == "cvae", "uses_labels"] = "language"
+    m.to_csv(run / "metrics.csv", index=False)
+    pd.DataFrame({"id": ["a/b.wav"], "path": ["a/b.wav"], "reason": ["unreadable: bad header"]}).to_csv(
+        run / "skipped.csv", index=False)
+    items = pd.DataFrame({"split": ["train", "test", "test"], "language": ["bangla", "english", "bangla"],
+                          "genre": ["folk", "rock", "rock"], "song_id": ["s1", "s2", "s3"]})
+    files = write_run_report(run, items=items)
+    assert [f.name for f in files] == ["report.md", "report.html"]
+    md = (run / "report.md").read_text()
+    for text in ("## Data set", "## Configuration", "## Metrics", "NMI chance", "purity chance", "uses labels",
+                 "language", "## Skipped files", "unreadable", "## Figures"):
+        assert text in md, text
+    html = (run / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<table>" in html and "src='http" not in html
+    assert math.isclose(pd.read_csv(run / "data_summary.csv")["items"].sum(), 3)
