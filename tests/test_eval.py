@@ -163,6 +163,8 @@ def test_metrics_markdown_bold_and_directions(data):
     md = metrics_markdown(df)
     assert "## genre · clip level" in md and "## language · song level" in md and "## Controls" in md
     assert "higher is better" in md.lower() and "lower is better" in md.lower() and "DB ↓" in md
+    summary = next(line for line in md.splitlines() if line.startswith("- **genre · clip**"))
+    assert summary.index("good") < summary.index("bad") and "cvae" not in summary and "chance" in summary
     section = md.split("## genre · clip level")[1].split("##")[0]
     good = next(line for line in section.splitlines() if line.startswith("| good"))
     bad = next(line for line in section.splitlines() if line.startswith("| bad"))
@@ -203,7 +205,7 @@ def test_end_to_end_table_has_baselines(tmp_path, data_dir):
 def test_markdown_hides_unreduced_column_without_reducer(data):
     X, items = data
     rows = ev().evaluate("m", "latent", X, items, KMeansClusterer(n_init=2), full=X, full_space="latent")[0]
-    assert "(unreduced)" not in metrics_markdown(tidy(rows))
+    assert "silhouette ↑ (unreduced)" not in metrics_markdown(tidy(rows))
     rows = ev().evaluate("m", "latent+pca-1", X[:, :1], items, KMeansClusterer(n_init=2), full=X,
                          full_space="latent")[0]
-    assert "(unreduced)" in metrics_markdown(tidy(rows))
+    assert "silhouette ↑ (unreduced)" in metrics_markdown(tidy(rows))

@@ -110,6 +110,8 @@ def test_conv_vae_paper_size_128x1292_round_trips():
     """Paper 002's architecture (32-64-128-256, kernel 4, stride 2) on a 128 x 1292 log-mel: pad to 1296, crop."""
     model = ConvVAE((1, 128, 1292), latent_dim=8).eval()
     assert model.encoder.geom.padded == (128, 1296) and model.encoder.flat_shape == (256, 8, 81)
+    # with paper 002's latent 128: 65.2M parameters, its "64.5M" up to our padding 1292 -> 1296 (81 vs 80 columns)
+    assert 64.0e6 < ConvVAE((1, 128, 1292), latent_dim=128).n_parameters() < 65.5e6
     with torch.no_grad():
         out = model(torch.randn(2, 1, 128, 1292))
     assert out["recon"].shape == (2, 1, 128, 1292) and out["mu"].shape == (2, 8)

@@ -40,6 +40,29 @@ class TinyModel(nn.Module):
         return self.encode(x, cond)[0]
 
 
+class TinyMultimodal(TinyModel):
+    """Reconstructs only its audio block (1 x 4 x 5 = 20 columns), like multimodal_vae without a text decoder."""
+
+    text_decoder = None
+    audio_block = "mel"
+
+    def __init__(self):
+        super().__init__((26,))
+        self.dec = nn.Linear(4, 20)
+
+    def split(self, x):
+        return x[:, :20].reshape(-1, 1, 4, 5), x[:, 20:]
+
+    def forward(self, x, cond=None):
+        mu, logvar = self.encode(x)
+        return {"recon": self.dec(mu).view(-1, 1, 4, 5), "mu": mu, "logvar": logvar, "z": mu}
+
+    def reconstruct_input(self, x, out):
+        rec = x.clone()
+        rec[:, :20] = out["recon"].flatten(1)
+        return rec
+
+
 class TinyTrainer:
     device = torch.device("cpu")
 
@@ -91,6 +114,14 @@ def test_all_kinds_flat_vectors(tmp_path):
     assert rec["source"] == "test" and len(rec["mse"]) == 6
 
 
+def test_multimodal_audio_block_reconstructions(tmp_path):
+    art = artifacts(tmp_path, shape=(26,))
+    art.model = TinyMultimodal()
+    check_all(tmp_path, Plotter(projection="pca").plot_run(art))
+    rec = next(e for e in json.loads((tmp_path / "plots" / "index.json").read_text()) if e["kind"] == "reconstructions")
+    assert rec["part"] == "mel block"
+
+
 def test_mel_spectrogram_inputs_conditional(tmp_path):
     """(n, 1, n_mels, frames) inputs are drawn as images; conditions are passed to the model."""
     files = Plotter(projection="pca").plot_run(artifacts(tmp_path, shape=(1, 16, 20), conditional=True))
@@ -113,7 +144,8 @@ def test_degenerate_inputs_do_not_crash(tmp_path, case):
         kw["history"] = False
     elif case == "val_only":
         kw["splits"] = ("train", "val")
-    files = Plotter(projection="umap" if case == "noise" else "tsne").plot_run(artifacts(tmp_path, n=n, **kw))
+    projection = {"noise": "umap", "single_target": "tsne"}.get(case, "pca")
+    files = Plotter(projection=projection).plot_run(artifacts(tmp_path, n=n, **kw))
     check_all(tmp_path, files)
 
 

@@ -95,8 +95,11 @@ def test_resume_after_completion_retrains_nothing_and_checkpoint_is_atomic(tmp_p
     h1 = Trainer(**KW).fit(model, Xt, Xv, out_dir=tmp_path)
     files = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     assert files == ["last.pt"]  # no temporary files left
+    partial = tmp_path / "checkpoints" / "last.pt.tmp999"  # what a run killed mid-write leaves behind
+    partial.write_bytes(b"half a checkpoint")
     again = make("vae", seed=5)
     h2 = Trainer(**{**KW, "resume": True}).fit(again, Xt, Xv, out_dir=tmp_path)
+    assert not partial.exists()
     pd.testing.assert_frame_equal(h1, h2)  # the history comes from the checkpoint, nothing retrained
     for a, b in zip(model.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)

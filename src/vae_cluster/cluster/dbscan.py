@@ -49,6 +49,7 @@ class DBSCANClusterer(BaseClusterer):
     def __init__(self, eps: float | None = None, min_samples: int = 5, metric: str = "euclidean",
                  noise: str = "own_cluster"):
         self.eps, self.min_samples, self.metric, self.noise = eps, min_samples, metric, noise
+        check_noise(noise)  # also checked in fit; here so a bad policy fails when the config is built
 
     def fit(self, X, y=None):
         X = self._check_X(X)

@@ -18,6 +18,7 @@ class HDBSCANClusterer(BaseClusterer):
         self.min_cluster_size, self.min_samples = min_cluster_size, min_samples
         self.cluster_selection_epsilon, self.cluster_selection_method = cluster_selection_epsilon, cluster_selection_method
         self.metric, self.noise = metric, noise
+        check_noise(noise)  # also checked in fit; here so a bad policy fails when the config is built
 
     def fit(self, X, y=None):
         X = self._check_X(X)

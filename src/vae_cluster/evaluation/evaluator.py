@@ -107,7 +107,8 @@ class Evaluator:
             has = y != ""  # items without this label are clustered but not scored against it
             n_classes = len(np.unique(y[has]))
             fixed_k = clusterer.get_params().get("n_clusters")
-            key = fixed_k if fixed_k is not None else n_classes
+            key = ("own k" if not getattr(clusterer, "needs_k", True) else
+                   fixed_k if fixed_k is not None else n_classes)  # density clusterers: one fit for all targets
             if key not in cache:
                 cache[key] = self.cluster(clusterer, Z, max(n_classes, 2), method, full, full_space)
             labels, info = cache[key]
@@ -127,7 +128,8 @@ class Evaluator:
                 notes.append(f"{int((~has).sum())} items without '{target}' not scored")
             Zt, lt, yt, st = Zi[has], labels[has], y[has], songs[has]
             if n_classes < 2:
-                notes.append(f"'{target}' has a single class among the evaluated items; clustered with k=2")
+                notes.append(f"'{target}' has a single class among the evaluated items"
+                             + (f"; clustered with k={info['k_requested']}" if info["k_requested"] else ""))
             unred = (full[has], full_space) if self.unreduced_internal and full is not None else (None, None)
             for level in self.levels:
                 row = self._score(level, Zt, lt, yt, st, rng, info["noise"], unred)

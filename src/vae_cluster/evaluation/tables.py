@@ -37,12 +37,13 @@ How to read: one table per target label and level (clip, or song by majority vot
   (smallest possible value 1/(n shuffles + 1)).
 - `coverage` = share of items (songs at song level) that were scored; < 1 only when noise is excluded.
 - `uses labels` names labels that fed the features or the model; such a row is never scored on that label.
-- Bold: best per column within the table; `-` = undefined (see the note)."""
+- Bold: best per column within the table; `-` = undefined (see the note).
+- Summary: each scored method's NMI per target and level, best first, with its chance mean and p-value."""
 
 
 def _fmt(col: str, v) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)):
-        return "-"
+        return "" if col in ("method", "space", "uses_labels", "note") else "-"
     if isinstance(v, (int, np.integer)) or col in ("k", "n_items"):
         try:
             return str(int(v))
@@ -82,6 +83,28 @@ def _table(df: pd.DataFrame, columns: list[tuple[str, str]]) -> list[str]:
     return lines
 
 
+def summary_lines(df: pd.DataFrame, metric: str = "nmi") -> list[str]:
+    """One line per target x level: every scored method's NMI next to its chance mean and p-value."""
+    if metric not in df or "method" not in df:
+        return []
+    lines = []
+    for (target, level), g in df.groupby(["target", "level"], sort=False):
+        g = g[~g["_not_scored"] & pd.to_numeric(g[metric], errors="coerce").notna()]
+        if not len(g):
+            continue
+        g = g.sort_values(metric, ascending=False)
+        parts = []
+        for _, r in g.iterrows():
+            extra = (f" (chance {r['chance_nmi']:.3f}, p={r['p_nmi']:.3f})"
+                     if metric == "nmi" and pd.notna(r.get("chance_nmi")) and pd.notna(r.get("p_nmi")) else "")
+            cov = r.get("coverage")
+            if pd.notna(cov) and float(cov) < 1:
+                extra = extra[:-1] + f", coverage {float(cov):.2f})" if extra else f" (coverage {float(cov):.2f})"
+            parts.append(f"{r['method']} {r[metric]:.3f}{extra}")
+        lines.append(f"- **{target} · {level}** ({metric.upper()}): " + "; ".join(parts))
+    return (["## Summary", ""] + lines + [""]) if lines else []
+
+
 def metrics_markdown(metrics: pd.DataFrame, title: str = "Clustering metrics") -> str:
     df = metrics.copy().reset_index(drop=True)
     if "note" not in df:
@@ -100,7 +123,7 @@ def metrics_markdown(metrics: pd.DataFrame, title: str = "Clustering metrics") -
     for key in ("model", "cluster"):
         if key in df and df[key].nunique() == 1:
             head.append(f"- {key}: `{df[key].iloc[0]}`")
-    out = head + ["", LEGEND, ""]
+    out = head + ["", LEGEND, ""] + summary_lines(main)
     levels = [lv for lv in ("clip", "song") if lv in set(main["level"])] + \
         sorted(set(main["level"].dropna()) - {"clip", "song"})
     for target in dict.fromkeys(main["target"]):

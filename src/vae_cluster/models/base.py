@@ -11,7 +11,13 @@ Hooks the trainer calls (all optional, no-ops here):
 * `on_pretrain_end(trainer, X_train, C_train)`: called once when the main stage starts (VaDE fits its
   GMM prior on the pretrained latents here); the trainer then restarts its optimiser and early stopping.
 * `kl_per_dim(mu, logvar)`: per-item, per-dimension KL to the prior (posterior-collapse diagnostics).
-* `reconstruction_errors(x, out)`: per-item reconstruction MSE per modality (diagnostics).
+* `reconstruction_errors(x, out)` / `reconstruction_targets(x)`: per-item reconstruction MSE per modality
+  and what it reconstructs (diagnostics).
+* `reconstruct_input(x, out)`: the reconstruction shaped like x (plots; the multimodal model reconstructs
+  only some blocks of x and fills them in).
+
+Models that predict clusters themselves set `predicts_clusters = True` and implement
+`predict_clusters(mu: np.ndarray) -> np.ndarray` (VaDE; used by `cluster=vade`).
 """
 from __future__ import annotations
 

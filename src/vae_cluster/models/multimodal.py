@@ -61,7 +61,7 @@ class CrossModalFusion(nn.Module):
 class MultimodalVAE(BaseVAE):
     def __init__(self, input_shape, latent_dim: int = 16, audio_block: str = "mfcc_stats", text_block: str = "lyrics",
                  audio_encoder: str = "mlp", audio_shape: tuple[int, ...] | None = None,
-                 hidden_dims: tuple[int, ...] | None = (256, 128), channels: tuple[int, ...] | None = None,
+                 hidden_dims: tuple[int, ...] | None = None, channels: tuple[int, ...] | None = None,
                  kernel_size: int | None = None, text_hidden_dims: tuple[int, ...] = (256, 128),
                  fusion: str = "concat", d_model: int = 128, n_heads: int = 8, n_tokens: int = 4,
                  fusion_dims: tuple[int, ...] = (128,), reconstruct_text: bool = False, audio_weight: float = 1.0,

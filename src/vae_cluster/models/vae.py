@@ -15,14 +15,14 @@ from vae_cluster.models.nets import build_decoder, build_encoder, check_kind
 class VAE(BaseVAE):
     default_encoder = "mlp"
 
-    def __init__(self, input_shape, latent_dim: int = 16, hidden_dims: tuple[int, ...] | None = (256, 128),
+    def __init__(self, input_shape, latent_dim: int = 16, hidden_dims: tuple[int, ...] | None = None,
                  beta: float = 1.0, batch_norm: bool = True, dropout: float = 0.1, recon: str = "mse",
                  encoder: str | None = None, channels: tuple[int, ...] | None = None,
                  kernel_size: int | None = None, stride: int = 2, logvar_clamp: float = 10.0,
                  recon_reduction: str = "sum", data_info=None):
         super().__init__(input_shape, latent_dim, beta, recon, data_info, recon_reduction)
         self.encoder_kind = check_kind(encoder or self.default_encoder)
-        if hidden_dims is None:
+        if hidden_dims is None:  # MLP: 256-128; conv bodies: flatten -> linear heads (paper 002)
             hidden_dims = (256, 128) if self.encoder_kind == "mlp" else ()
         self.hidden_dims = tuple(int(h) for h in hidden_dims)
         self.logvar_clamp = float(logvar_clamp)

@@ -122,6 +122,8 @@ class Plotter:
         if len(Z) > self.max_points:
             idx = np.sort(np.random.default_rng(self.seed).choice(len(Z), self.max_points, replace=False))
         P, axis = project_2d(Z[idx], self.projection, self.seed)
+        if axis == "dim":  # already 2-D (e.g. reduce=umap): drawn as is
+            axis = rep.space
         colourings = {f"clusters (k={n_clusters(c)}, for {t})": np.asarray(c)[idx]
                       for t, c in distinct_clusterings(rep.clusters).items()}
         colourings.update({t: v[idx] for t, v in labels.items()})
@@ -146,17 +148,18 @@ class Plotter:
         idx = pick_items(art.items, idx, self.n_reconstructions, by, self.seed)
         X = np.asarray(art.X)[idx]
         C = None if art.C is None else np.asarray(art.C)[idx]
-        R = reconstruct(art.model, art.trainer, X, C)
+        X, R, part = reconstruct(art.model, art.trainer, X, C)
         names = []
         for i in idx:
             row = art.items.iloc[i]
             labs = "/".join(str(row[t]) for t in art.targets if t in row and str(row[t]))
             names.append(f"{row.get('id', i)} [{labs}]" if labs else str(row.get("id", i)))
-        blocks = getattr(getattr(art.model, "data_info", None), "blocks", None)
-        _, mse = plot_reconstructions(path, X, R, names, f"{art.model_name}: reconstructions of {source} items" if source in ("test", "val")
-                                      else f"{art.model_name}: reconstructions of {source}",
-                                      blocks)
-        return {"source": source, "mse": [round(float(m), 5) for m in mse]}
+        blocks = None if part else getattr(getattr(art.model, "data_info", None), "blocks", None)
+        what = f" ({part})" if part else ""
+        title = (f"{art.model_name}: reconstructions{what} of {source} items" if source in ("test", "val")
+                 else f"{art.model_name}: reconstructions{what} of {source}")
+        _, mse = plot_reconstructions(path, X, R, names, title, blocks)
+        return {"source": source, "part": part or "input", "mse": [round(float(m), 5) for m in mse]}
 
     def _correlation(self, path: Path, art) -> None:
         ev = np.asarray(art.eval_mask)

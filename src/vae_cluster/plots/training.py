@@ -43,6 +43,9 @@ def training_curves(path: Path, history: pd.DataFrame, title: str) -> Path:
             tw.set_ylabel("KL weight (annealing)", color="tab:green", fontsize=8)
             tw.set_ylim(0, 1.05)
             tw.legend(fontsize=7, loc="center right")
+        if "stage" in history and (history["stage"] == "pretrain").any():
+            pre = epoch[(history["stage"] == "pretrain").to_numpy()]
+            ax.axvspan(pre.min() - 0.5, pre.max() + 0.5, color="0.9", zorder=0, label="pretraining")
         ax.set_title(NAMES.get(term, term), fontsize=10)
         ax.set_xlabel("epoch")
         ax.set_ylabel("per-item loss (batch mean)")

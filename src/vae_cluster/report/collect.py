@@ -24,6 +24,7 @@ class Collection:
     runs: pd.DataFrame                  # one row per run folder: status, choices, seed, variant keys, error
     rows: pd.DataFrame                  # tidy: one row per run x metrics row (complete runs only)
     variant_keys: list[str] = field(default_factory=list)   # config keys (besides choices) that vary
+    extra_choices: list[str] = field(default_factory=list)  # other config-group choices, e.g. experiment/paper1
 
 
 def find_run_dirs(roots: list[Path]) -> list[Path]:
@@ -66,6 +67,8 @@ def read_run(path: Path) -> tuple[dict, pd.DataFrame | None, dict]:
     choices = info.get("choices") or hydra_choices(path)
     for c in CHOICE_COLS:
         row[c] = "" if choices.get(c) is None else str(choices.get(c))
+    row["_extra"] = {c: str(v) for c, v in choices.items()
+                     if c not in CHOICE_COLS and c != "plots" and not c.startswith("hydra") and v is not None}
     cfg = info.get("config") or {}
     flat = flatten(cfg)
     row["seed"] = info.get("seed", cfg.get("seed"))
@@ -114,17 +117,16 @@ def variant_keys(flats: list[dict], seeds: list) -> list[str]:
         if k.endswith("._target_"):
             continue
         out.append(k)
-    # keys that only change together with a choice (e.g. model.hidden_dims with model=conv_vae) are not
-    # variants of their own; keep those that vary within one choice of their group
+    # keys that only change together with the choices (e.g. model.hidden_dims with model=conv_vae, or
+    # trainer.max_epochs set by an experiment arm) are not variants of their own
     keep = []
     for k in out:
-        group = k.split(".")[0]
-        if group in CHOICE_COLS:
-            by_choice: dict = {}
-            for f in flats:
-                by_choice.setdefault(f.get(f"__choice_{group}"), set()).add(json.dumps(f.get(k), default=str))
-            if all(len(v) < 2 for v in by_choice.values()):
-                continue
+        by_choice: dict = {}
+        for f in flats:
+            combo = tuple(sorted((c, str(v)) for c, v in f.items() if c.startswith("__choice_")))
+            by_choice.setdefault(combo, set()).add(json.dumps(f.get(k), default=str))
+        if all(len(v) < 2 for v in by_choice.values()):
+            continue
         keep.append(k)
     return keep
 
@@ -134,11 +136,16 @@ def collect(roots: list[Path]) -> Collection:
     runs, flats, metrics = [], [], []
     for d in dirs:
         row, m, flat = read_run(d)
-        for c in CHOICE_COLS:
-            flat[f"__choice_{c}"] = row[c]
         runs.append(row)
         flats.append(flat)
         metrics.append(m)
+    extra = sorted({c for r in runs for c in r["_extra"]})
+    for row, flat in zip(runs, flats):
+        for c in extra:
+            row[c] = row["_extra"].get(c, "")
+        del row["_extra"]
+        for c in (*CHOICE_COLS, *extra):
+            flat[f"__choice_{c}"] = row[c]
     runs_df = pd.DataFrame(runs)
     ok = [i for i, r in enumerate(runs) if r["status"] == "complete" and metrics[i] is not None]
     keys = variant_keys([flats[i] for i in ok], [runs[i]["seed"] for i in ok]) if ok else []
@@ -148,10 +155,10 @@ def collect(roots: list[Path]) -> Collection:
     for i in ok:
         m = metrics[i].copy()
         m = m.drop(columns=[c for c in ("model", "cluster") if c in m.columns])
-        head = {c: runs[i][c] for c in ("run_dir", *CHOICE_COLS, "seed")}
+        head = {c: runs[i][c] for c in ("run_dir", *CHOICE_COLS, *extra, "seed")}
         head.update({k: flats[i].get(k) for k in keys})
         for j, (c, v) in enumerate(head.items()):
             m.insert(j, c, v)
         tidy.append(m)
     rows = pd.concat(tidy, ignore_index=True) if tidy else pd.DataFrame()
-    return Collection(runs_df, rows, keys)
+    return Collection(runs_df, rows, keys, extra)

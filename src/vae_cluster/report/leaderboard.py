@@ -36,16 +36,23 @@ def prepare(col: Collection, target: str, level: str) -> pd.DataFrame:
         return df
     df["method_label"] = [method_label(m, mo) for m, mo in zip(df["method"].astype(str), df["model"].astype(str))]
     df["uses_labels"] = as_text(df["uses_labels"]) if "uses_labels" in df else ""
-    is_base = df["method"].astype(str).isin(("raw", "pca")) & (df["method"] != df["model"])
-    for k in ["model", *[k for k in col.variant_keys if k.startswith(MODEL_ONLY)]]:
+    # raw/PCA baselines do not depend on the model or the trainer; the AE baseline only on model.latent_dim
+    # (and the trainer): pool them across the model choices and model settings that do not touch them
+    not_model = df["method"] != df["model"]
+    is_base = df["method"].astype(str).isin(("raw", "pca")) & not_model
+    is_ae = (df["method"].astype(str) == "ae") & not_model
+    for k in ["model", *col.extra_choices, *[k for k in col.variant_keys if k.startswith(MODEL_ONLY)]]:
         if k in df:
             df[k] = df[k].astype(object)
             df.loc[is_base, k] = ""
+            if k == "model" or (k.startswith("model.") and k != "model.latent_dim"):
+                df.loc[is_ae, k] = ""
     return df
 
 
 def config_cols(col: Collection) -> list[str]:
-    return [c for c in CHOICE_COLS if c not in ("trainer", "eval")] + ["trainer", "eval"] + col.variant_keys
+    return ([c for c in CHOICE_COLS if c not in ("trainer", "eval")] + col.extra_choices + ["trainer", "eval"]
+            + col.variant_keys)
 
 
 def aggregate(col: Collection, target: str, level: str, metrics: list[str]) -> pd.DataFrame:

@@ -145,6 +145,18 @@ def build(out_dir: Path) -> Document:
             facts["training time (s)"] = float(hist["seconds"].sum())
         doc.kv(facts)
 
+    diag = out_dir / "diagnostics.json"
+    if diag.exists():
+        try:
+            d = json.loads(diag.read_text())
+        except json.JSONDecodeError:
+            d = {}
+        scalars = {k: v for k, v in d.items() if isinstance(v, (int, float, str, bool)) and v is not None}
+        if scalars:
+            doc.h("Model diagnostics")
+            doc.p(f"From `diagnostics.json` (computed on the {d.get('split', 'evaluated')} items).", "note")
+            doc.kv(scalars)
+
     # -- metrics -----------------------------------------------------------------------
     doc.h("Metrics")
     m = read_csv(out_dir / "metrics.csv")

@@ -81,6 +81,8 @@ class Trainer:
         self.patience, self.lr_patience, self.lr_factor = int(patience), int(lr_patience), float(lr_factor)
         self.min_delta = float(min_delta)
         self.device = resolve_device(device)
+        if self.device.type == "cuda" and self.device.index is None:  # 'cuda' -> 'cuda:N': comparable devices
+            self.device = torch.device("cuda", torch.cuda.current_device())
         self.progress, self.seed = progress, seed
         amp = _flag(amp, "amp")
         on_cuda = self.device.type == "cuda"
@@ -146,7 +148,7 @@ class Trainer:
 
     def _batch(self, X, idx):
         x = X[idx]
-        if x.device != self.device:
+        if x.device.type == "cpu" and self.device.type != "cpu":  # data set kept in host memory
             x = x.pin_memory().to(self.device, non_blocking=True)
         return x
 
@@ -247,6 +249,9 @@ class Trainer:
         gen = torch.Generator().manual_seed(int(self.seed) if self.seed is not None else 0)
         st = {"epoch": 0, "best": math.inf, "best_state": None, "stale": 0, "stopped": False, "rows": []}
         path = self.checkpoint_path(out_dir) if self.checkpoint else None
+        if path is not None and path.parent.is_dir():  # half-written files of a killed run
+            for tmp in path.parent.glob(path.name + ".tmp*"):
+                tmp.unlink(missing_ok=True)
         resumed_from = None
         if self.resume:
             if path is not None and path.exists():
