@@ -25,6 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import librosa  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 from vae_cluster.data.base import normalize_items  # noqa: E402
 from vae_cluster.features.audio_text import AudioText  # noqa: E402
@@ -108,7 +109,8 @@ def main(argv=None):
         t_cold = time.perf_counter() - t
         print(f"(1) cold project extraction: {t_cold:8.2f} s")
         t = time.perf_counter()
-        mfcc_naive, _ = naive(items, args.encoder)
+        with threadpool_limits(1):  # the same one BLAS thread per clip as the project's workers (fair)
+            mfcc_naive, _ = naive(items, args.encoder)
         t_naive = time.perf_counter() - t
         print(f"(2) naive librosa loop:      {t_naive:8.2f} s")
         t = time.perf_counter()

@@ -208,3 +208,15 @@ def test_vade_falls_back_to_gmm_with_note(method, model, blobs):
     labels = est.fit(X).labels_
     assert sorted(set(labels)) == [0, 1, 2] and "fallback: GaussianMixture" in est.note_
     assert not hasattr(est, "space_")
+
+
+def test_gmm_retries_ill_defined_covariances_and_says_so():
+    X = np.vstack([np.zeros((10, 3)), np.ones((10, 3))])       # duplicate points: singular covariances
+    est = GMMClusterer(2, reg_covar=0.0, n_init=1).fit(X)
+    assert sorted(np.bincount(est.labels_)) == [10, 10] and "reg_covar raised" in est.note_
+
+
+def test_convergence_warnings_reach_the_note():
+    X = np.vstack([np.zeros((10, 2)), np.ones((10, 2))])
+    est = KMeansClusterer(3, n_init=1).fit(X)
+    assert "distinct clusters (2)" in est.note_

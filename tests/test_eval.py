@@ -209,3 +209,25 @@ def test_markdown_hides_unreduced_column_without_reducer(data):
     rows = ev().evaluate("m", "latent+pca-1", X[:, :1], items, KMeansClusterer(n_init=2), full=X,
                          full_space="latent")[0]
     assert "silhouette ↑ (unreduced)" in metrics_markdown(tidy(rows))
+
+
+def test_vade_rows_use_the_models_own_clusters_in_its_latent(data):
+    from vae_cluster.cluster.vade import VaDEClusterer
+
+    X, items = data
+
+    class Model:
+        predicts_clusters = True
+        n_clusters = 4
+
+        def predict_clusters(self, mu):
+            return (mu[:, 0] > np.median(mu[:, 0])).astype(int) + 2 * (mu[:, 1] > np.median(mu[:, 1]))
+
+    clus = VaDEClusterer().bind_model(Model(), "vade")
+    rows, assign = ev(shuffled_control=False).evaluate("vade", "latent+umap-2d", X[:, ::-1], items, clus,
+                                                       full=X, full_space="latent")
+    g = by(rows, "genre")
+    assert g["space"] == "latent" and "q(c|z)" in g["note"] and np.isnan(g["k_requested"] or np.nan)
+    assert np.array_equal(assign["genre"], assign["language"])          # one K for every target
+    rows, _ = ev(shuffled_control=False).evaluate("raw", "raw", X, items, clus, full=X, full_space="raw")
+    assert "fallback: GaussianMixture" in by(rows, "language")["note"] and by(rows, "language")["k"] == 2

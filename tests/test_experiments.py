@@ -89,3 +89,23 @@ def test_experiment_composes_and_builds(hydra_conf, name, arm):
     with torch.device("meta"):
         model = instantiate(cfg.model, _partial_=True)(input_shape=shape, data_info=info)
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["experiment=paper1_mfcc_text", "+experiment/paper1=nope"], "unknown experiment/paper1 option 'nope'"),
+    (["-m", "experiment=nope"], "unknown experiment option 'nope'; valid options: paper1_mfcc_text"),
+])
+def test_unknown_experiment_or_arm_is_one_line(args, expect):
+    from conftest import run_cli
+
+    proc = run_cli("run", *args, check=False)
+    assert proc.returncode == 2 and expect in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_experiment_sweep_is_what_multirun_launches():
+    """`--cfg hydra` shows the sweep that `-m` runs: the arms, the clusterers and the seeds."""
+    from conftest import run_cli
+
+    out = run_cli("run", "experiment=paper2_mel_windows", "data.root=/some/path", "--cfg", "hydra").stdout
+    assert "+experiment/paper2: vae,conv_vae,beta_vae,cvae_language,cvae_genre,vade,multimodal" in out
+    assert "cluster: kmeans,agglomerative,gmm" in out and "seed: 0,1,2" in out

@@ -64,6 +64,19 @@ def test_mfcc_stats_equals_librosa(clips):
     np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-3)
 
 
+def test_audio_text_descriptors_equal_librosa(clips):
+    """Tempo as beat_track(y) gives it, mean RMS, mean centroid and chroma std, from the shared STFT."""
+    item = clips.iloc[2].to_dict()
+    d = AudioText().extract_one(item)  # tuning estimated, as chroma_stft does by default
+    y = load_item(item, SR)
+    tempo = float(np.atleast_1d(librosa.beat.beat_track(y=y, sr=SR)[0])[0])
+    ref = [tempo, librosa.feature.rms(y=y).mean(), librosa.feature.spectral_centroid(y=y, sr=SR).mean(),
+           librosa.feature.chroma_stft(y=y, sr=SR).std()]
+    assert d[0] == pytest.approx(ref[0], rel=1e-6) and 0 < d[0]
+    assert d[2] == pytest.approx(ref[2], rel=1e-4) and d[3] == pytest.approx(ref[3], rel=1e-4)
+    assert d[1] == pytest.approx(ref[1], rel=1e-5)
+
+
 def test_mfcc_options_and_determinism(clips):
     f1 = MFCCStats(n_mfcc=20, stats=["mean"], n_jobs=1, progress=False).extract(clips)
     f2 = MFCCStats(n_mfcc=20, stats=["mean"], n_jobs=2, progress=False).extract(clips)

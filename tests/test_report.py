@@ -91,8 +91,8 @@ def test_report_cli_writes_tables_figures_and_lists_failures(sweep, tmp_path):
     out = tmp_path / "rep"
     proc = run_cli("report", str(sweep), "--out", str(out), "--metric", "nmi", "--target", "genre", "--level", "clip")
     assert "8 complete" in proc.stdout and "failed" in proc.stdout
-    for name in ("runs.csv", "leaderboard.md", "leaderboard.tex", "leaderboard.csv", "heatmap_nmi_genre_clip.png",
-                 "ranking_nmi_genre_clip.png"):
+    for name in ("runs.csv", "leaderboard.md", "leaderboard.tex", "leaderboard.csv", "leaderboard.html",
+                 "heatmap_nmi_genre_clip.png", "ranking_nmi_genre_clip.png"):
         assert (out / name).exists() and (out / name).stat().st_size > 0, name
     runs = pd.read_csv(out / "runs.csv")
     assert {"run_dir", "status", "model", "cluster", "seed", "method", "target", "level", "nmi"} <= set(runs.columns)
@@ -106,6 +106,8 @@ def test_report_cli_writes_tables_figures_and_lists_failures(sweep, tmp_path):
     assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex
     assert r"\textbf{0.850} $\pm$ 0.071" in tex  # best NMI in bold
     assert "conv\\_vae" in tex
+    page = (out / "leaderboard.html").read_text()
+    assert page.count("data:image/png;base64,") == 2 and "training diverged at epoch 3" in page
 
 
 def test_report_default_out_is_first_dir(sweep):
@@ -172,3 +174,30 @@ def test_run_report_from_fake_folder(tmp_path):
     html = (run / "report.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "<table>" in html and "src='http" not in html
     assert math.isclose(pd.read_csv(run / "data_summary.csv")["items"].sum(), 3)
+
+
+@pytest.mark.slow
+def test_real_tiny_sweep_2_models_2_clusterers_2_seeds(tmp_path, data_dir):
+    """A real sweep: the leaderboard the sweep callback writes agrees with runs.csv, cell by cell."""
+    from conftest import TINY
+
+    sweep = tmp_path / "sweep"
+    run_cli("run", "-m", *TINY, "plots=none", "baselines.ae=false", f"paths.data_dir={data_dir}",
+            f"paths.cache_dir={tmp_path}/cache", "model=vae,ae", "cluster=kmeans,agglomerative", "seed=0,1",
+            f"hydra.sweep.dir={sweep}", timeout=900)
+    runs = pd.read_csv(sweep / "runs.csv")
+    assert runs["run_dir"].nunique() == 8 and set(runs["status"]) == {"complete"}
+    lb = pd.read_csv(sweep / "leaderboard.csv")
+    for model in ("vae", "ae"):
+        for cluster in ("kmeans", "agglomerative"):
+            sel = runs[(runs.model == model) & (runs.cluster == cluster) & (runs.method == model)
+                       & (runs.target == "genre") & (runs.level == "clip")]
+            row = lb[(lb.method_label == model) & (lb.cluster == cluster)]
+            assert len(sel) == 2 and len(row) == 1
+            assert row["nmi_mean"].iloc[0] == pytest.approx(sel["nmi"].mean())
+            assert row["nmi_std"].iloc[0] == pytest.approx(sel["nmi"].std(ddof=1), nan_ok=True)
+            assert row["n"].iloc[0] == 2
+    for base in ("raw (baseline)", "pca (baseline)"):
+        assert set(lb.loc[lb.method_label == base, "n"]) == {2}  # once per seed, pooled over the 2 models
+    md = (sweep / "leaderboard.md").read_text()
+    assert "## genre · clip level" in md and "None." in md  # no failed runs

@@ -53,7 +53,9 @@ def test_submitit_local_sweep_then_rerun_skips_then_report(tmp_path, data_dir):
     sweep, cache = tmp_path / "sweep", tmp_path / "cache"
     common = [*TINY, f"paths.data_dir={data_dir}", f"paths.cache_dir={cache}", "plots=none", "baselines.ae=false",
               "seed=0,1", f"hydra.sweep.dir={sweep}"]
-    run_cli("run", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", *common, timeout=900)
+    proc = run_cli("run", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", *common, timeout=900)
+    assert f"sweep {sweep}: 2 complete" in proc.stderr  # the sweep callback's summary
+    assert (sweep / "leaderboard.md").exists()  # written by the callback at the end of the sweep
     for job in ("0", "1"):
         info = json.loads((sweep / job / "run.json").read_text())
         assert info["status"] == "complete" and info["seed"] == int(job)
@@ -75,3 +77,15 @@ def test_submitit_local_sweep_then_rerun_skips_then_report(tmp_path, data_dir):
     assert len(vae) == 1 and vae["n"].iloc[0] == 2
     assert vae["nmi_mean"].iloc[0] == pytest.approx(nmi.mean())
     assert vae["nmi_std"].iloc[0] == pytest.approx(nmi.std(ddof=1))
+
+
+@pytest.mark.slow
+def test_parallel_sweep_failures_are_counted(tmp_path, data_dir):
+    """Jobs that fail in other processes (joblib) still make the sweep exit 1 with a summary."""
+    sweep = tmp_path / "sweep"
+    proc = run_cli("run", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *TINY, "plots=none",
+                   f"paths.data_dir={data_dir}", f"paths.cache_dir={tmp_path}/cache", "trainer.optimizer=adam,sgd",
+                   f"hydra.sweep.dir={sweep}", check=False, timeout=600)
+    assert proc.returncode == 1, proc.stderr
+    assert "1 complete, 1 failed" in proc.stderr and "1 sweep job(s) failed" in proc.stderr
+    assert json.loads((sweep / "1" / "run.json").read_text())["status"] == "failed"

@@ -141,8 +141,11 @@ def run_app(args: list[str], conf: Path) -> int:
 
     sys.argv = ["vae-cluster run", *args]
     task()
-    if _FAILED and not informational:
-        fail(f"{len(_FAILED)} sweep job(s) failed; see error.txt in their folders", code=1)
+    from vae_cluster.report.callbacks import SWEEP_FAILED  # failures seen by the sweep callback (any launcher)
+
+    n_failed = max(len(_FAILED), len(SWEEP_FAILED))
+    if n_failed and not informational:
+        fail(f"{n_failed} sweep job(s) failed; see error.txt in their folders", code=1)
     return 0
 
 

@@ -16,9 +16,11 @@ Contract with the evaluator (`vae_cluster.evaluation.evaluator`):
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, clone
+from sklearn.exceptions import ConvergenceWarning
 
 from vae_cluster.utils.errors import UserError
 
@@ -79,7 +81,14 @@ class BaseClusterer(BaseEstimator, ClusterMixin):
             if self.n_clusters is None:
                 raise UserError("cluster.n_clusters is not set (the evaluator sets it to the number of classes)")
             k = check_k(self.n_clusters, len(X))
-        self.note_ = ""
         self.estimator_ = self._estimator(k)
-        self.labels_ = np.asarray(self.estimator_.fit_predict(X), dtype=int)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            self.labels_ = np.asarray(self._fit_predict(X), dtype=int)
+        self.note_ = "; ".join(dict.fromkeys(
+            f"{self.name}: {str(w.message).split('. ')[0]}" for w in caught
+            if issubclass(w.category, ConvergenceWarning)))
         return self
+
+    def _fit_predict(self, X):
+        return self.estimator_.fit_predict(X)

@@ -20,3 +20,26 @@ class GMMClusterer(BaseClusterer):
             raise UserError(f"cluster.covariance_type={self.covariance_type!r}: choose from {', '.join(COVARIANCES)}")
         return GaussianMixture(n_components=k, covariance_type=self.covariance_type, n_init=self.n_init,
                                reg_covar=self.reg_covar, max_iter=self.max_iter, random_state=self.random_state)
+
+    def _fit_predict(self, X):
+        # ill-conditioned covariances (few items in many dimensions): retry with a stronger ridge, and say so
+        reg = self.reg_covar
+        for _ in range(4):
+            try:
+                labels = self.estimator_.fit_predict(X)
+                if reg != self.reg_covar:
+                    self.reg_note_ = f"gmm: reg_covar raised to {reg:g} (ill-defined covariances)"
+                return labels
+            except ValueError as err:
+                if "ill-defined empirical covariance" not in str(err):
+                    raise
+                reg = max(reg * 1000, 1e-4)
+                self.estimator_.set_params(reg_covar=reg)
+        raise UserError(f"cluster=gmm: covariances stay ill-defined even with reg_covar={reg:g}; try "
+                        f"cluster.covariance_type=diag or reduce=pca")
+
+    def fit(self, X, y=None):
+        self.reg_note_ = ""
+        super().fit(X, y)
+        self.note_ = "; ".join(n for n in (self.reg_note_, self.note_) if n)
+        return self

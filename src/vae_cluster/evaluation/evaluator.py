@@ -100,7 +100,7 @@ class Evaluator:
         rows, assignments, cache = [], {}, {}
         rng = np.random.default_rng(self.seed)
         Z = np.asarray(Z, dtype=np.float64).reshape(len(Z), -1)
-        full = None if full is None else np.asarray(full, dtype=np.float64).reshape(len(full), -1)
+        full = None if full is None else np.asarray(full).reshape(len(full), -1)  # converted only when used
         songs = items["song_id"].to_numpy()
         for target in self.check_targets(items):
             y = items[target].fillna("").astype(str).to_numpy()
@@ -185,7 +185,9 @@ class Evaluator:
             row.update(inter)
             if Zu is not None:
                 row["unreduced_space"] = su
-                row.update({f"unreduced_{k}": v for k, v in internal_metrics(Zu, labels)[0].items()})
+                same = Zu is Z or (Zu.shape == Z.shape and np.array_equal(Zu, Z))  # reduce=none: no second pass
+                unred = inter if same else internal_metrics(Zu, labels)[0]
+                row.update({f"unreduced_{k}": v for k, v in unred.items()})
             notes.append(n1)
         ext, n2 = external_metrics(y, labels)
         row.update(ext)

@@ -1,8 +1,10 @@
 """One clip, one STFT: every audio feature set reads its spectra from a shared `Analysis`.
 
 `Analysis` computes the power spectrogram once (hann window, centred, librosa's defaults) and derives on
-demand, each at most once: mel power spectra per band count, log-mel (dB), MFCCs, RMS, spectral centroid,
-chroma and the onset envelope / tempo. Values equal librosa's own functions called on the signal.
+demand, each at most once: mel power spectra per band count, log-mel (dB), MFCCs, spectral centroid,
+chroma (with tuning estimate) and the onset envelope / tempo; RMS comes from frames of the signal. Values
+equal librosa's own functions called on the signal (mfcc, chroma_stft, spectral_centroid, rms,
+beat_track's tempo) up to float rounding; tests/test_features.py checks this.
 """
 from __future__ import annotations
 
@@ -85,7 +87,10 @@ class Analysis:
                          lambda: scipy.fft.dct(self.log_mel(n_mels), axis=-2, type=2, norm="ortho")[:n_mfcc])
 
     def rms(self) -> np.ndarray:
-        return self._get("rms", lambda: librosa.feature.rms(S=self.magnitude, frame_length=self.n_fft)[0])
+        """Frame RMS of the signal (= librosa.feature.rms(y)); from the spectrum it would be of the
+        Hann-windowed frames, about 0.6 x lower."""
+        return self._get("rms", lambda: librosa.feature.rms(y=self.y, frame_length=self.n_fft,
+                                                            hop_length=self.hop)[0])
 
     def centroid(self) -> np.ndarray:
         """Spectral centroid per frame in Hz; 0 for silent frames."""
@@ -101,26 +106,39 @@ class Analysis:
         def fn():
             t = tuning
             if t is None:
-                with warnings.catch_warnings():  # silence: "empty frequency set" -> tuning 0
-                    warnings.simplefilter("ignore", UserWarning)
-                    t = float(librosa.estimate_tuning(S=self.power, sr=self.sr, n_fft=self.n_fft,
-                                                      bins_per_octave=12))
-                t = t if np.isfinite(t) else 0.0
+                t = self.tuning()
             raw = chroma_filters(self.sr, self.n_fft, t) @ self.power
             return librosa.util.normalize(raw, norm=np.inf, axis=-2)
         return self._get(("chroma", tuning), fn)
 
+    def tuning(self) -> float:
+        """(= librosa.estimate_tuning(S=power)), with piptrack run on the bins below its fmax (4 kHz) only:
+        the per-frame reference is still the peak over all bins and the bin width is kept, so the
+        detected pitches are the same; 0 for silence."""
+        def fn():
+            freqs = librosa.fft_frequencies(sr=self.sr, n_fft=self.n_fft)
+            top = min(int(np.searchsorted(freqs, 4000.0)) + 3, len(freqs))
+            n_fft = 2 * (top - 1)  # piptrack infers n_fft from the rows: scale sr to keep sr / n_fft
+            peak = self.power.max(axis=0)
+            with warnings.catch_warnings():  # silence: "empty frequency set"
+                warnings.simplefilter("ignore", UserWarning)
+                t = float(librosa.estimate_tuning(S=self.power[:top], sr=self.sr * n_fft / self.n_fft, n_fft=n_fft,
+                                                  bins_per_octave=12, ref=lambda S, axis: peak))
+            return t if np.isfinite(t) else 0.0
+        return self._get("tuning", fn)
+
     def onset_envelope(self) -> np.ndarray:
-        """(= librosa.onset.onset_strength with its defaults: spectral flux of the 128-band log-mel)."""
+        """(= the onset envelope librosa.beat.beat_track computes from a signal: spectral flux of the
+        128-band log-mel, median over bands)."""
         return self._get("onset", lambda: librosa.onset.onset_strength(S=self.log_mel(128), sr=self.sr,
-                                                                      hop_length=self.hop))
+                                                                      hop_length=self.hop, aggregate=np.median))
 
     def tempo(self) -> float:
-        """BPM from beat tracking; 0 when no beat is found (e.g. silence)."""
+        """BPM as librosa.beat.beat_track(y) returns it (its tempo estimate; the beat positions are not
+        needed); 0 when there is no onset (e.g. silence)."""
         def fn():
             env = self.onset_envelope()
-            if not np.any(env > 0):
+            if not env.any():
                 return 0.0
-            bpm, _ = librosa.beat.beat_track(onset_envelope=env, sr=self.sr, hop_length=self.hop)
-            return float(np.atleast_1d(bpm)[0])
+            return float(np.atleast_1d(librosa.feature.tempo(onset_envelope=env, sr=self.sr, hop_length=self.hop))[0])
         return self._get("tempo", fn)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from vae_cluster.features.cache import CODE_VERSION, FeatureCache, digest, item_identity
@@ -207,18 +208,21 @@ def extract_audio(items: pd.DataFrame, sets: list[AudioFeatureSet], n_jobs: int 
         jobs = _resolve_jobs(n_jobs, len(todo))
         bar = tqdm(total=len(todo), desc=f"features:{names}", disable=not progress, unit="clip")
         calls = (delayed(analyse_item)(records[i], [sets[j] for j in js]) for i, js in todo)
-        if jobs == 1:
-            outs = (analyse_item(records[i], [sets[j] for j in js]) for i, js in todo)
-        else:
-            outs = Parallel(n_jobs=jobs, return_as="generator", batch_size=1)(calls)
-        for (i, js), out in zip(todo, outs):
-            for j, (x, err, note) in zip(js, out):
-                results[j][i] = (x, err)
-                if note:
-                    notes.append(f"{records[i]['id']}: {note}")
-                if keys[j][i] is not None:
-                    cache.put(keys[j][i], x, {"error": err, "note": note})
-            bar.update(1)
+        # one BLAS thread per clip, as joblib gives its workers: multi-threaded BLAS on these small
+        # products is slower, and far slower on a busy machine
+        with threadpool_limits(1):
+            if jobs == 1:
+                outs = (analyse_item(records[i], [sets[j] for j in js]) for i, js in todo)
+            else:
+                outs = Parallel(n_jobs=jobs, return_as="generator", batch_size=1)(calls)
+            for (i, js), out in zip(todo, outs):
+                for j, (x, err, note) in zip(js, out):
+                    results[j][i] = (x, err)
+                    if note:
+                        notes.append(f"{records[i]['id']}: {note}")
+                    if keys[j][i] is not None:
+                        cache.put(keys[j][i], x, {"error": err, "note": note})
+                bar.update(1)
         bar.close()
     if notes:
         log.warning("%d clip(s) shorter than features.min_duration were padded (features.short_clips=pad); "

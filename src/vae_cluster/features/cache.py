@@ -9,7 +9,6 @@ check, is deleted and recomputed. Layout: <root>/<namespace>/<key[:2]>/<key>.bin
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import math
@@ -23,8 +22,8 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 #: bump when feature code changes in a way that changes cached values
-CODE_VERSION = "features-1"
-MAGIC = b"VCF1"
+CODE_VERSION = "features-3"
+MAGIC = b"VCF2"
 
 
 def digest(obj) -> str:
@@ -141,11 +140,14 @@ class FeatureCache:
 
 
 def _encode(x: np.ndarray | None, meta: dict) -> bytes:
-    head = json.dumps({"meta": meta, "has_x": x is not None}, default=_jsonable).encode("utf-8")
-    buf = io.BytesIO()
+    head = {"meta": meta, "has_x": x is not None}
+    raw = b""
     if x is not None:
-        np.save(buf, np.ascontiguousarray(x), allow_pickle=False)
-    body = struct.pack("<I", len(head)) + head + buf.getvalue()
+        x = np.ascontiguousarray(x)
+        head.update(dtype=x.dtype.str, shape=list(x.shape))
+        raw = x.tobytes()
+    hb = json.dumps(head, default=_jsonable).encode("utf-8")
+    body = struct.pack("<I", len(hb)) + hb + raw
     return MAGIC + hashlib.sha256(body).digest() + body
 
 
@@ -157,5 +159,7 @@ def _decode(blob: bytes):
         raise ValueError("checksum mismatch")
     n = struct.unpack("<I", body[:4])[0]
     head = json.loads(body[4:4 + n].decode("utf-8"))
-    x = np.load(io.BytesIO(body[4 + n:]), allow_pickle=False) if head["has_x"] else None
+    if not head["has_x"]:
+        return None, head["meta"]
+    x = np.frombuffer(body[4 + n:], dtype=np.dtype(head["dtype"])).reshape(head["shape"]).copy()
     return x, head["meta"]

@@ -74,6 +74,15 @@ def reconstruct(model, trainer, X: np.ndarray, C: np.ndarray | None) -> tuple[np
     return target, rec, part
 
 
+def short(name: str, limit: int = 45) -> str:
+    """An item name for a panel: the file name without folders, shortened in the middle."""
+    name = str(name).replace("\\", "/")
+    head, _, labels = name.partition(" [")
+    head = head.rsplit("/", 1)[-1]
+    name = head + (f" [{labels}" if labels else "")
+    return name if len(name) <= limit else name[: limit // 2 - 1] + "…" + name[-(limit // 2 - 1):]
+
+
 def _as_image(a: np.ndarray) -> np.ndarray | None:
     a = np.squeeze(np.asarray(a))
     if a.ndim == 3:  # several channels: the first one
@@ -109,14 +118,14 @@ def plot_reconstructions(path: Path, X: np.ndarray, R: np.ndarray, names: list[s
                 if len(blocks) > 1 and b - a > 0:
                     ax.text((a + b) / 2, 1.0, name, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
                             fontsize=7, color="0.35")
-            ax.set_title(f"{names[i]}  (MSE {mse[i]:.3f})", fontsize=9, pad=10 if blocks and len(blocks) > 1 else 4)
+            ax.set_title(f"{short(names[i], 70)}  (MSE {mse[i]:.3f})", fontsize=9, pad=10 if blocks and len(blocks) > 1 else 4)
             ax.set_xlabel("feature index")
             ax.set_ylabel("standardised value")
             if i == 0:
                 ax.legend(fontsize=7, loc="upper right")
     else:
         imgs = [(_as_image(x), _as_image(r)) for x, r in zip(X, R)]
-        fig, axes = plt.subplots(n, 3, figsize=(11, 2.6 * n), squeeze=False)
+        fig, axes = plt.subplots(n, 3, figsize=(12, 2.7 * n), squeeze=False)
         for i, (xi, ri) in enumerate(imgs):
             lo, hi = np.percentile(np.concatenate([xi.ravel(), ri.ravel()]), [1, 99])
             diff = ri - xi
@@ -127,9 +136,9 @@ def plot_reconstructions(path: Path, X: np.ndarray, R: np.ndarray, names: list[s
                                                    dict(vmin=-lim, vmax=lim, cmap="coolwarm"))]):
                 ax = axes[i, j]
                 im = ax.imshow(img, origin="lower", aspect="auto", interpolation="nearest", **kw)
-                ax.set_title(f"{names[i]}: {label}" + (f"  (MSE {mse[i]:.3f})" if j == 1 else ""), fontsize=8)
-                ax.set_xlabel("frame")
-                ax.set_ylabel("mel bin" if img.shape[0] > 1 else "")
+                ax.set_title(label + (f" (MSE {mse[i]:.3f})" if j == 1 else ""), fontsize=8)
+                ax.set_xlabel("frame", fontsize=8)
+                ax.set_ylabel((f"{short(names[i])}\n" if j == 0 else "") + "mel bin", fontsize=8)
                 fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
     fig.suptitle(f"{title}\nmean MSE of the shown items {mse.mean():.3f}", fontsize=11)
     fig.tight_layout()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,7 @@ h1{border-bottom:2px solid #ccc;padding-bottom:.2em} h2{margin-top:1.8em;border-
 table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.82em}
 th,td{border:1px solid #ddd;padding:3px 7px;text-align:right;white-space:nowrap}
 th{background:#f3f3f3} td.t,th.t{text-align:left} tr:nth-child(even) td{background:#fafafa}
-td.flag{color:#a33;font-weight:600} .caption{color:#555;font-size:.9em;margin:.2em 0 1.4em}
+td.t{white-space:normal;max-width:900px;word-break:break-word} td.flag{color:#a33;font-weight:600} .caption{color:#555;font-size:.9em;margin:.2em 0 1.4em}
 figure{margin:1em 0} img{max-width:100%;border:1px solid #eee} code{background:#f4f4f4;padding:0 3px}
 .note{color:#666;font-size:.9em}
 """
@@ -86,9 +87,17 @@ class Document:
         e = html.escape
         out = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
                f"<title>{e(self.title)}</title><style>{CSS}</style></head><body>", f"<h1>{e(self.title)}</h1>"]
+        heads = [b[2] for b in self.blocks if b[0] == "h" and b[1] == 2]
+        if len(heads) > 2:
+            out.append("<nav class='note'>" + " · ".join(f"<a href='#s{i}'>{e(h)}</a>" for i, h in enumerate(heads))
+                       + "</nav>")
+        n_head = 0
         for b in self.blocks:
             if b[0] == "h":
-                out.append(f"<h{b[1]}>{e(b[2])}</h{b[1]}>")
+                anchor = ""
+                if b[1] == 2:
+                    anchor, n_head = f" id='s{n_head}'", n_head + 1
+                out.append(f"<h{b[1]}{anchor}>{e(b[2])}</h{b[1]}>")
             elif b[0] == "p":
                 out.append(f"<p class='{b[2]}'>{inline(b[1])}</p>")
             elif b[0] == "code":
@@ -116,8 +125,17 @@ def as_text(col: pd.Series) -> pd.Series:
     return col.astype(object).where(col.notna(), "").astype(str)
 
 
+NUMERIC_TEXT = re.compile(r"^(-?\d+(\.\d+)?(e[-+]?\d+)?( ± -?\d+(\.\d+)?)?|–|\d+/\d+)$")
+
+
 def is_num(col: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+    """Numbers, or text that only holds numbers (e.g. '0.850 ± 0.071', '2/3'): right-aligned."""
+    if pd.api.types.is_bool_dtype(col):
+        return False
+    if pd.api.types.is_numeric_dtype(col):
+        return True
+    vals = [str(v) for v in col if str(v) not in ("", "nan", "None")]
+    return bool(vals) and all(NUMERIC_TEXT.match(v) for v in vals)
 
 
 def md_cell(v) -> str:

@@ -65,7 +65,8 @@ def aggregate(col: Collection, target: str, level: str, metrics: list[str]) -> p
         df[k] = as_text(df[k])
     metrics = [m for m in metrics if m in df]
     chance = sorted({CHANCE[m] for m in metrics if m in CHANCE and CHANCE[m] in df})
-    num = metrics + chance
+    pvals = [p for p in ("p_nmi", "p_ari") if p in df and p[2:] in metrics]
+    num = metrics + chance + pvals
     df[num] = df[num].apply(pd.to_numeric, errors="coerce")
     # one value per configuration and seed (baselines appear once per model run with identical values)
     per_seed = df.groupby(keys + ["seed"], dropna=False).agg(
@@ -79,6 +80,9 @@ def aggregate(col: Collection, target: str, level: str, metrics: list[str]) -> p
     out["n_scored"] = g[metrics[0]].count() if metrics else 0
     out["seeds"] = g["seed"].apply(lambda s: ",".join(str(int(x)) if pd.notna(x) and float(x).is_integer()
                                                       else str(x) for x in sorted(s.dropna().unique())))
+    for p in pvals:  # seeds whose permutation test beats chance at 5 %
+        out[f"{p[2:]}_significant"] = g[p].apply(lambda v: f"{int((v < 0.05).sum())}/{int(v.notna().sum())}"
+                                                 if v.notna().any() else "")
     out["uses_labels"] = g["uses_labels"].first()
     out["space"] = g["space"].first()
     out = out.reset_index()
@@ -116,6 +120,8 @@ def display_table(agg: pd.DataFrame, col: Collection, metrics: list[str], tex: b
             ch = CHANCE[m]
             if m in metrics and f"{ch}_mean" in r and pd.notna(r[f"{ch}_mean"]):
                 d[f"chance {METRIC_NAMES[m]}"] = f"{r[f'{ch}_mean']:.3f}"
+        if r.get("nmi_significant"):
+            d["p(NMI)<0.05"] = r["nmi_significant"]
         d["n"] = int(r["n"])
         if r.get("uses_labels"):
             d["uses labels"] = r["uses_labels"]
@@ -138,7 +144,7 @@ def write_markdown(path, col: Collection, tables: dict, metrics: list[str], sour
         lines += [f"Config keys that vary between runs besides the seed: {', '.join(f'`{k}`' for k in col.variant_keys)}.", ""]
     lines += ["Internal metrics (silhouette, ...) are computed in each method's own clustered space and are not "
               "comparable across methods; rows with `uses labels` were given that label and are never scored "
-              "against it.", ""]
+              "against it. `p(NMI)<0.05`: seeds whose NMI beats the label-permutation test at the 5 % level.", ""]
     for (target, level), agg in tables.items():
         lines += [f"## {target} · {level} level", ""]
         lines += [md_table(display_table(agg, col, metrics)) if not agg.empty else "*(no scored rows)*", ""]
@@ -187,8 +193,10 @@ def write_tex(path, col: Collection, tables: dict, metrics: list[str]) -> None:
                     mean, _, rest = disp.loc[i, name].partition(r" $\pm$ ")
                     disp.loc[i, name] = rf"\textbf{{{mean}}}" + (rf" $\pm$ {rest}" if rest else "")
         cols = list(disp.columns)
-        align = "".join("r" if c in metric_cols or c == "n" or c.startswith("chance") else "l" for c in cols)
-        head = " & ".join(tex_escape(c if c != "n" else "$n$") if c != "n" else "$n$" for c in cols)
+        align = "".join("r" if c in metric_cols or c in ("n", "p(NMI)<0.05") or c.startswith("chance") else "l"
+                        for c in cols)
+        tex_head = {"n": "$n$", "p(NMI)<0.05": r"$p_\mathrm{NMI}<0.05$"}
+        head = " & ".join(tex_head.get(c, tex_escape(c)) for c in cols)
         out += [r"\begin{table}[t]", r"\centering", r"\small",
                 rf"\caption{{Clustering of {tex_escape(target)} ({tex_escape(level)} level): mean $\pm$ std over "
                 rf"$n$ seeds; best external score in bold (higher is better). Internal metrics are computed in "
@@ -200,3 +208,30 @@ def write_tex(path, col: Collection, tables: dict, metrics: list[str]) -> None:
             out.append(" & ".join(cells) + r" \\")
         out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     path.write_text("\n".join(out), encoding="utf-8")
+
+
+def write_html(path, col: Collection, tables: dict, metrics: list[str], sources: list[str], figures: list) -> None:
+    """leaderboard.html: the tables, the failures and the figures in one self-contained page."""
+    from vae_cluster.report.document import Document
+
+    doc = Document("Leaderboard")
+    st = col.runs["status"].value_counts().to_dict() if not col.runs.empty else {}
+    doc.p(f"Sources: {', '.join(f'`{s}`' for s in sources)}. Runs: {len(col.runs)} "
+          f"({', '.join(f'{v} {k}' for k, v in st.items())}). Mean ± std (ddof=1) over seeds, n = seeds.")
+    if col.variant_keys:
+        doc.p("Config keys that vary besides the seed: " + ", ".join(f"`{k}`" for k in col.variant_keys))
+    for path_ in figures:
+        doc.image(path_, path_.stem.replace("_", " "))
+    for (target, level), agg in tables.items():
+        doc.h(f"{target} · {level} level")
+        doc.table(display_table(agg, col, metrics) if not agg.empty else pd.DataFrame(), flag_col="uses labels")
+    doc.h("Failed or incomplete runs")
+    bad = col.runs[col.runs["status"] != "complete"] if not col.runs.empty else col.runs
+    if bad.empty:
+        doc.p("None.")
+    else:
+        show = bad[["run_dir", "status", *[c for c in ("model", "cluster", "seed") if c in bad], "error"]].copy()
+        for c in show.columns:
+            show[c] = as_text(show[c])
+        doc.table(show)
+    path.write_text(doc.html(), encoding="utf-8")

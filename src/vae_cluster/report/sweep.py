@@ -70,6 +70,11 @@ def write_sweep_report(dirs: list[Path], out: Path | None = None, metric: str = 
             tag = f"{metric}_{target}_{level}"
             written.append(heatmap(out / f"heatmap_{tag}.png", agg, col, metric, target, level))
             written.append(ranking(out / f"ranking_{tag}.png", agg, col, metric, target, level))
+    from vae_cluster.report.leaderboard import write_html
+
+    page = out / "leaderboard.html"
+    write_html(page, col, tables, metrics, [str(d) for d in dirs], [p for p in written if p.suffix == ".png"])
+    written.append(page)
     if run_reports:
         from vae_cluster.report.run_report import write_run_report
 
