@@ -37,3 +37,14 @@ def run_cli(*args, cwd=None, check=True, timeout=600) -> subprocess.CompletedPro
 def data_dir(tmp_path_factory) -> Path:
     """Generated synthetic data shared by the session's runs."""
     return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models train fastest on one torch thread (and the test machine is shared)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -23,13 +23,7 @@ INFO = DataInfo(blocks={"mfcc_stats": (0, 20), "lyrics": (20, 36)},
                 classes={"genre": GENRES, "language": ["bangla", "english"]})
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread (and the test machine is shared)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def structured(shape, n=N, seed=0, k=3):

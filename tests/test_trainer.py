@@ -18,12 +18,7 @@ from vae_cluster.utils.errors import UserError
 INFO = DataInfo(classes={"genre": ["a", "b", "c"], "language": ["bangla", "english"]})
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def data(n=40, d=12, seed=0):

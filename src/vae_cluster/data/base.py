@@ -75,6 +75,24 @@ class Dataset:
         return normalize_items(items, source=self.name) if windowed else items
 
 
+def share_song_ids(items: pd.DataFrame, key: pd.Series, what: str) -> pd.DataFrame:
+    """Items with the same non-empty `key` (content hash, feature vector) get the song id of the first
+    of them by id, so exact repeats never land in two splits."""
+    valid = key.astype(str) != ""
+    order = items["id"].argsort(kind="stable")
+    first = items["song_id"].iloc[order].groupby(key.iloc[order].to_numpy()).transform("first").reindex(items.index)
+    merged = (first != items["song_id"]) & valid
+    if merged.any():
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "%d %s share a song id with their first copy (e.g. %s = %s)", int(merged.sum()), what,
+            items.loc[merged, "id"].iloc[0], first[merged].iloc[0])
+        items = items.copy()
+        items.loc[merged, "song_id"] = first[merged]
+    return items
+
+
 def normalize_items(df: pd.DataFrame, source: str = "items") -> pd.DataFrame:
     """Fill optional columns, fix dtypes, check ids are unique. Extra columns are kept."""
     df = df.copy()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vae_cluster.data.base import Dataset
+from vae_cluster.data.base import Dataset, share_song_ids
 from vae_cluster.data.naming import CLIP_SUFFIX, song_id_from_name
 from vae_cluster.utils.errors import UserError
 
@@ -26,17 +26,9 @@ PREFIX = "feat:"
 def group_identical_rows(items: pd.DataFrame) -> pd.DataFrame:
     """Rows with identical feature vectors (e.g. GTZAN's exact repeats) share the first one's song id."""
     cols = [c for c in items.columns if c.startswith(PREFIX)]
-    key = pd.util.hash_pandas_object(items[cols].round(9), index=False)
-    order = items["id"].argsort(kind="stable")
-    first = items["song_id"].iloc[order].groupby(key.iloc[order].to_numpy()).transform("first")
-    first = first.reindex(items.index)
-    merged = (first != items["song_id"]) & items[cols].notna().all(axis=1)
-    if merged.any():
-        log.warning("feature_table: %d row(s) repeat another row's features exactly and share its song id "
-                    "(e.g. %s = %s)", int(merged.sum()), items.loc[merged, "id"].iloc[0], first[merged].iloc[0])
-        items = items.copy()
-        items.loc[merged, "song_id"] = first[merged]
-    return items
+    key = pd.util.hash_pandas_object(items[cols].round(9), index=False).astype(str)
+    key[~items[cols].notna().all(axis=1)] = ""  # rows with missing cells are not "identical"
+    return share_song_ids(items, key, "feature_table row(s) with exactly repeated features")
 
 
 class FeatureTable(Dataset):

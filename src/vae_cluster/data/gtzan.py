@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from vae_cluster.data.base import Dataset
+from vae_cluster.data.base import Dataset, share_song_ids
 from vae_cluster.utils.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -59,15 +59,7 @@ def group_duplicates(items: pd.DataFrame) -> pd.DataFrame:
     """Byte-identical files share the song id of the first of them (sorted by id)."""
     paths = tqdm(items["path"], desc="hashing", unit="file", leave=False, disable=len(items) < 500)
     hashes = pd.Series([file_hash(Path(p)) for p in paths], index=items.index)
-    first = items.assign(_h=hashes).sort_values("id").groupby("_h")["song_id"].transform("first")
-    merged = (first != items["song_id"]) & (hashes != "")
-    if merged.any():
-        log.warning("%s: %d exact-duplicate file(s) share a song id with their first copy (e.g. %s = %s)",
-                    "data", int(merged.sum()), items.loc[merged, "id"].iloc[0], first[merged].iloc[0])
-    items = items.copy()
-    items.loc[merged, "song_id"] = first[merged]
-    return items
-
+    return share_song_ids(items, hashes, "exact-duplicate file(s)")
 
 class GTZAN(Dataset):
     name = "gtzan"
