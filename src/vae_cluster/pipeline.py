@@ -15,6 +15,8 @@ from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
 from vae_cluster.data.splits import assign_splits, select
+from vae_cluster.evaluation.evaluator import tidy
+from vae_cluster.evaluation.tables import write_metrics_md
 from vae_cluster.models.base import DataInfo
 from vae_cluster.report.run_report import write_run_report
 from vae_cluster.utils.errors import UserError
@@ -69,6 +71,9 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     info = {"status": "running", "seed": cfg.seed, "choices": choices,
             "config": OmegaConf.to_container(cfg, resolve=True), **environment()}
     write_json(out_dir / "run.json", info)
+    # bad options of the later steps fail now, before extraction and training
+    evaluator, reducer, clusterer = instantiate(cfg.eval), instantiate(cfg.reduce), instantiate(cfg.cluster)
+    plotter = instantiate(cfg.plots)
     seed_everything(cfg.seed)
 
     # 1. data and song-grouped splits
@@ -83,14 +88,15 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
         pd.DataFrame(table).to_csv(out_dir / f"{name}.csv", index=False)
     items = feats.items
     train, val = select(items, "train"), select(items, "val")
-    evaluator = instantiate(cfg.eval)
     ev = select(items, evaluator.split)
+    evaluator.check_targets(items[ev])  # a missing target label: one-line error naming it
     if train.sum() < 2 or ev.sum() < 2:
         raise UserError(f"too few items after splitting: {train.sum()} train, {ev.sum()} in eval.split={evaluator.split}")
     X = feats.X.astype(np.float32) if getattr(feats, "scaled", False) else standardize(feats.X, train)
     data_info = DataInfo(blocks=dict(feats.blocks), classes=label_classes(items))
 
     # 3. model (conditional models get their label vectors; they are flagged and never scored on them)
+    seed_everything(cfg.seed)
     model = instantiate(cfg.model, _partial_=True)(input_shape=X.shape[1:], data_info=data_info)
     C = model.conditions(items)
     trainer = instantiate(cfg.trainer)
@@ -115,20 +121,18 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     if cfg.baselines.ae and model_name != "ae":
         from vae_cluster.models.ae import AE
 
+        seed_everything(cfg.seed)  # the baseline does not depend on how much RNG the model used
         ae = AE(X.shape[1:], latent_dim=model.latent_dim, data_info=data_info) if X.ndim == 2 else None
         if ae is not None:
-            seed_everything(cfg.seed)
             instantiate(cfg.trainer, progress=False).fit(ae, X[train], X[val])
             reps["ae"] = ("latent", trainer.embed(ae, X[ev]), feats.uses_labels)
         else:
             log.warning("baselines.ae skipped: the AE baseline needs vector features, got shape %s", X.shape[1:])
 
     # 5. reduce, cluster, score
-    reducer, clusterer = instantiate(cfg.reduce), instantiate(cfg.cluster)
     if hasattr(clusterer, "bind_model"):
         clusterer.bind_model(model, model_name)
     eval_items = items[ev].reset_index(drop=True)
-    evaluator.check_targets(eval_items)  # a missing target label: one-line error naming it
     label_cols = [c for c in ("genre", "language", "artist") if c in eval_items and (eval_items[c] != "").any()]
     label_cols += [t for t in evaluator.targets if t not in label_cols]
     rows, assign = [], eval_items[["id", "song_id", "split", *label_cols]].copy()
@@ -143,9 +147,6 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
             assign[f"{method}|{target}"] = lab  # -1 = noise (density clusterers)
         done[method] = Representation(red.space_name(space), Rr, clusters, labels_used)
 
-    from vae_cluster.evaluation.evaluator import tidy
-    from vae_cluster.evaluation.tables import write_metrics_md
-
     metrics = tidy(rows)
     metrics.insert(0, "cluster", choices.get("cluster", ""))
     metrics.insert(0, "model", model_name)
@@ -159,7 +160,7 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     art = RunArtifacts(out_dir, model_name, model, trainer, items, ev, X, C, list(evaluator.targets), done,
                        history, metrics)
     t_plots = time.time()
-    instantiate(cfg.plots).plot_run(art)
+    plotter.plot_run(art)
     info.update(status="complete", device=str(trainer.device), wall_time_s=round(time.time() - t0, 2),
                 n_items=len(items), n_eval=int(ev.sum()), n_skipped=len(feats.skipped), epochs=len(history),
                 plots_time_s=round(time.time() - t_plots, 2))
