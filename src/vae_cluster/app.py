@@ -108,7 +108,6 @@ def run_app(args: list[str], conf: Path) -> int:
 
     @hydra.main(config_path=str(conf), config_name="config", version_base="1.3")
     def task(cfg: DictConfig):
-        from hydra.utils import instantiate  # noqa: F401  (imported here to keep start-up light)
         from hydra.errors import InstantiationException
 
         from vae_cluster import pipeline

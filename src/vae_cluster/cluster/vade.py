@@ -56,7 +56,7 @@ class VaDEClusterer(BaseClusterer):
                                    f"for {len(mu)} items")
             self.space_ = getattr(self, "full_space_", None) or "latent"
             k_model = getattr(self.model_, "n_clusters", None)
-            self.note_ = (f"VaDE's own q(c|z) on un-reduced latent means"
+            self.note_ = ("VaDE's own q(c|z) on un-reduced latent means"
                           + (f" (model K={k_model})" if k_model is not None else ""))
             return self
         X = self._check_X(X)
