@@ -14,7 +14,7 @@ from sklearn.base import clone
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
-from vae_cluster.data.splits import assign_splits, select
+from vae_cluster.data.splits import assign_splits, held_out_split, select
 from vae_cluster.evaluation.evaluator import tidy
 from vae_cluster.evaluation.tables import write_metrics_md
 from vae_cluster.models.base import DataInfo
@@ -103,7 +103,7 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     history = trainer.fit(model, X[train], X[val], *(None, None) if C is None else (C[train], C[val]),
                           out_dir=out_dir)
     history.to_csv(out_dir / "history.csv", index=False)
-    held_name = "test" if select(items, "test").any() else "val"  # diagnostics on held-out clips
+    held_name = held_out_split(items) or "val"  # diagnostics on held-out clips
     held = select(items, held_name)
     trainer.diagnostics(model, X[held], None if C is None else C[held], out_dir=out_dir, split=held_name)
     uses_labels = tuple(dict.fromkeys(feats.uses_labels + tuple(model.uses_labels)))

@@ -8,7 +8,6 @@ the run would use. Feature tables: feature columns, rows with missing values, du
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -21,6 +20,7 @@ from tqdm.auto import tqdm
 
 from vae_cluster.data.audio import AUDIO_EXTENSIONS
 from vae_cluster.utils.errors import UserError
+from vae_cluster.utils.hashing import file_digest, short_blake2b
 
 USAGE = "usage: vae-cluster check data=<name> data.root=<path> [overrides...] [--out FILE] [--fast] [--strict]"
 
@@ -90,9 +90,8 @@ def inspect_file(path: str, fast: bool) -> dict:
         info = sf.info(path)
         row.update(duration=info.duration, samplerate=info.samplerate, channels=info.channels,
                    format=f"{info.format}/{info.subtype}")
-        h = hashlib.blake2b(digest_size=16)
         if fast:
-            h.update(Path(path).read_bytes())
+            row["hash"] = file_digest(path)
         else:
             y, _ = sf.read(path, dtype="float32", always_2d=True)
             if y.size == 0:
@@ -101,8 +100,9 @@ def inspect_file(path: str, fast: bool) -> dict:
                 row["problem"] = f"truncated: {len(y)} of {info.frames} frames decode"
             if not np.all(np.isfinite(y)):
                 return {**row, "problem": "NaN or infinite samples"}
+            h = short_blake2b()
             h.update(np.ascontiguousarray(y).tobytes())
-        row["hash"] = h.hexdigest()
+            row["hash"] = h.hexdigest()
     except Exception as err:  # soundfile raises several types for broken files
         row["problem"] = f"unreadable: {type(err).__name__}: {' '.join(str(err).split())[:120]}"
     return row

@@ -11,7 +11,6 @@ two splits. The Kaggle copy's `jazz.00054.wav` is unreadable: it is skipped and 
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from tqdm.auto import tqdm
 
 from vae_cluster.data.base import Dataset, share_song_ids
 from vae_cluster.utils.errors import UserError
+from vae_cluster.utils.hashing import file_digest
 
 log = logging.getLogger(__name__)
 
@@ -27,18 +27,12 @@ GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "
 LAYOUTS = ("genres_original", "Data/genres_original", "genres", ".")
 
 
-def file_hash(path: Path, chunk: int = 1 << 20) -> str:
+def file_hash(path: Path) -> str:
     """Content hash of a file's bytes ('' when unreadable or empty)."""
-    h = hashlib.blake2b(digest_size=16)
     try:
-        if path.stat().st_size == 0:
-            return ""
-        with open(path, "rb") as f:
-            while block := f.read(chunk):
-                h.update(block)
+        return "" if path.stat().st_size == 0 else file_digest(path)
     except OSError:
         return ""
-    return h.hexdigest()
 
 
 def genre_folders(root: Path, layouts=LAYOUTS, extensions=(".wav", ".au")) -> tuple[Path, list[Path]]:

@@ -165,3 +165,11 @@ def select(items: pd.DataFrame, split: str) -> np.ndarray:
     if bad:
         raise UserError(f"eval.split: unknown split '{bad[0]}'; choose from all, train, val, test (or joined with +)")
     return items["split"].isin(parts).to_numpy()
+
+
+def held_out_split(items: pd.DataFrame) -> str | None:
+    """The split that diagnostics and reconstructions use: test, else val (None when both are empty)."""
+    for name in ("test", "val"):
+        if "split" in items and (items["split"] == name).any():
+            return name
+    return None

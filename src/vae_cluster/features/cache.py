@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vae_cluster.utils.hashing import file_digest
+
 log = logging.getLogger(__name__)
 
 #: bump when feature code changes in a way that changes cached values
@@ -58,11 +60,7 @@ def file_identity(path: str, mode: str = "stat") -> dict | None:
     except (OSError, TypeError, ValueError):
         return None
     if mode == "content":
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        return {"sha256": h.hexdigest(), "size": st.st_size}
+        return {"sha256": file_digest(path, "sha256"), "size": st.st_size}
     return {"path": os.path.realpath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 

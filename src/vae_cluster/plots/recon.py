@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from vae_cluster.data.splits import held_out_split
 from vae_cluster.plots.common import save
 
 log = logging.getLogger(__name__)
@@ -19,11 +20,9 @@ log = logging.getLogger(__name__)
 
 def held_out(items: pd.DataFrame, eval_mask: np.ndarray) -> tuple[np.ndarray, str]:
     """Row indices of the held-out items to reconstruct: the test split, else val, else the evaluated items."""
-    split = items["split"].to_numpy() if "split" in items else np.array([""] * len(items))
-    for name in ("test", "val"):
-        idx = np.flatnonzero(split == name)
-        if len(idx):
-            return idx, name
+    name = held_out_split(items)
+    if name:
+        return np.flatnonzero(items["split"].to_numpy() == name), name
     return np.flatnonzero(np.asarray(eval_mask)), "evaluated (no test/val items: may include training items)"
 
 
