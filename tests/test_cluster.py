@@ -174,40 +174,30 @@ def test_density_clusterers_do_not_take_k():
 
 # -- VaDE: the bound model's own assignment, else a GMM fallback ----------------------------------
 
-class FakeVaDE:
-    predicts_clusters = True
-    n_clusters = 2
-
-    def __init__(self):
-        self.seen = None
-
-    def predict_clusters(self, mu):
-        self.seen = mu
-        return (mu[:, 0] > 0).astype(int)
-
-
-def test_vade_uses_model_on_unreduced_latents():
+def test_model_clusterer_uses_the_models_own_labels_as_data():
     rng = np.random.default_rng(0)
     full = rng.normal(size=(30, 4))
     reduced = rng.normal(size=(30, 2))
-    model = FakeVaDE()
-    est = VaDEClusterer().bind_model(model, "vade").for_method("vade", full, "latent")
+    own = (full[:, 0] > 0).astype(int)
+    est = VaDEClusterer().for_method("vade", full, "latent", own_labels=own)
     assert not est.needs_k
     labels = est.fit(reduced).labels_
-    assert np.array_equal(labels, (full[:, 0] > 0).astype(int))
-    assert model.seen.shape == (30, 4) and est.space_ == "latent" and "q(c|z)" in est.note_
+    assert np.array_equal(labels, own)
+    assert est.space_ == "latent" and "own clusters" in est.note_
 
 
-@pytest.mark.parametrize("method,model", [("raw", FakeVaDE()), ("vae", object()), ("vade", None)])
-def test_vade_falls_back_to_gmm_with_note(method, model, blobs):
+def test_model_clusterer_refuses_labels_of_another_length():
+    est = VaDEClusterer().for_method("vade", None, "latent", own_labels=np.zeros(5, int))
+    with pytest.raises(RuntimeError, match="5 labels for 30 items"):
+        est.fit(np.zeros((30, 2)))
+
+
+def test_model_clusterer_falls_back_to_gmm_with_note(blobs):
     X, y = blobs
-    est = VaDEClusterer(n_clusters=3)
-    if model is not None:
-        est.bind_model(model, "vade" if method == "raw" else method)
-    est = est.for_method(method, X, "raw")
+    est = VaDEClusterer(n_clusters=3).for_method("raw", X, "raw")
     labels = est.fit(X).labels_
     assert sorted(set(labels)) == [0, 1, 2] and "fallback: GaussianMixture" in est.note_
-    assert not hasattr(est, "space_")
+    assert est.space_ is None
 
 
 def test_gmm_retries_ill_defined_covariances_and_says_so():

@@ -216,18 +216,12 @@ def test_vade_rows_use_the_models_own_clusters_in_its_latent(data):
 
     X, items = data
 
-    class Model:
-        predicts_clusters = True
-        n_clusters = 4
-
-        def predict_clusters(self, mu):
-            return (mu[:, 0] > np.median(mu[:, 0])).astype(int) + 2 * (mu[:, 1] > np.median(mu[:, 1]))
-
-    clus = VaDEClusterer().bind_model(Model(), "vade")
+    own = (X[:, 0] > np.median(X[:, 0])).astype(int) + 2 * (X[:, 1] > np.median(X[:, 1]))
+    clus = VaDEClusterer()
     rows, assign = ev(shuffled_control=False).evaluate("vade", "latent+umap-2d", X[:, ::-1], items, clus,
-                                                       full=X, full_space="latent")
+                                                       full=X, full_space="latent", own_labels=own)
     g = by(rows, "genre")
-    assert g["space"] == "latent" and "q(c|z)" in g["note"] and np.isnan(g["k_requested"] or np.nan)
+    assert g["space"] == "latent" and "own clusters" in g["note"] and np.isnan(g["k_requested"] or np.nan)
     assert np.array_equal(assign["genre"], assign["language"])          # one K for every target
     rows, _ = ev(shuffled_control=False).evaluate("raw", "raw", X, items, clus, full=X, full_space="raw")
     assert "fallback: GaussianMixture" in by(rows, "language")["note"] and by(rows, "language")["k"] == 2

@@ -1,93 +1,73 @@
-"""The Hydra app behind `vae-cluster run`, with overrides checked first so that user mistakes give one
-readable line (exit code 2) instead of a traceback."""
+"""The Hydra app behind `vae-cluster run`. Overrides are checked first (config layer), so user mistakes are
+one readable line. Every job ends with a status in run.json: complete, failed (error.txt says why; an
+internal error's traceback goes there and to the job log, not the terminal) or interrupted."""
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
+
+from vae_cluster.config import CUSTOM_CONF_FLAGS, INFO_FLAGS, check_overrides, instantiation_message, split_args
+from vae_cluster.utils.errors import InternalError, UserError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never stall on a model-hub lookup
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 log = logging.getLogger("vae_cluster")
-
-# Hydra flags that take a value (the next token)
-VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
-               "--config-dir", "-cd", "--experimental-rerun", "--info", "-i"}
 _FAILED: list[str] = []
+_RAISE: list[Exception] = []  # a single run's error, raised after Hydra returns (Hydra would print its own)
 
 
-def split_args(args: list[str]) -> tuple[list[str], list[str]]:
-    """(flags, overrides)."""
-    flags, overrides, i = [], [], 0
-    while i < len(args):
-        a = args[i]
-        if a.startswith("-"):
-            flags.append(a)
-            if a in VALUE_FLAGS and i + 1 < len(args) and not ("=" in args[i + 1] and a in ("--info", "-i")):
-                flags.append(args[i + 1])
-                i += 1
-        else:
-            overrides.append(a)
-        i += 1
-    return flags, overrides
+def record_end(out_dir: Path, status: str, message: str, detail: str = "") -> None:
+    """run.json keeps what the run wrote so far and gains its end state; error.txt the reason (+ traceback)."""
+    import json
+
+    from vae_cluster.utils.runinfo import write_json
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        info = json.loads((out_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        info = {}
+    info.update(status=status, error=message)
+    write_json(out_dir / "run.json", info)
+    (out_dir / "error.txt").write_text(message + "\n" + (f"\n{detail}" if detail else ""))
 
 
-def check_overrides(overrides: list[str], conf: Path) -> None:
-    """Compose the config for every value of every sweep; exit 2 with one line on the first problem."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
+def run_job(cfg, out_dir: Path, choices: dict, multirun: bool, job_num: int | None):
+    """One job: the pipeline, with every way it can end recorded in its folder."""
+    from hydra.errors import InstantiationException
 
-    from vae_cluster.cli import fail
+    from vae_cluster import pipeline
 
     try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-    except HydraException as err:
-        fail(f"cannot parse overrides: {str(err).splitlines()[0]}")
-    user = [(o, o.input_line) for o in parsed if not o.key_or_group.startswith("hydra")]
-    for o, line in user:  # a group option that does not exist: name the valid ones
-        group = o.key_or_group.split("@")[0]
-        if (conf / group).is_dir() and not o.is_delete():
-            values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
-            valid = sorted(p.stem for p in (conf / group).glob("*.yaml"))
-            for v in values:
-                if v not in valid and v != "null":
-                    fail(f"unknown {group} option '{v}'; valid options: {', '.join(valid)}")
-    # concrete combinations: every sweep value once, the others at their first value
-    choices = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override() else [line]
-               for o, line in user]
-    combos = {tuple(c[0] for c in choices)}
-    for i, c in enumerate(choices):
-        for v in c[1:]:
-            combos.add(tuple(v if j == i else cc[0] for j, cc in enumerate(choices)))
-    # Hydra's own groups (hydra/launcher=joblib|submitit_slurm|slurm_gpu...): the option must exist
-    hydra_groups = [o.input_line for o in parsed if o.key_or_group.startswith("hydra/") and not o.is_sweep_override()]
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        if hydra_groups:
-            try:
-                compose("config", overrides=hydra_groups, return_hydra_config=True)
-            except (HydraException, OmegaConfBaseException) as err:
-                fail(" ".join(str(err).split()).split(" Config search path")[0][:400])
-        for combo in itertools.islice(combos, 64):
-            try:
-                compose("config", overrides=list(combo))
-            except (HydraException, OmegaConfBaseException) as err:
-                fail(describe_error(err, combo))
-    GlobalHydra.instance().clear()
-
-
-def describe_error(err: Exception, combo) -> str:
-    msg = " ".join(str(err).split())
-    if "Key '" in msg and "is not in struct" in msg or "Could not override" in msg:
-        key = msg.split("Could not override '")[1].split("'")[0] if "Could not override '" in msg else msg
-        return f"unknown config key '{key}'; check the spelling or add a new key with +{key}=<value>"
-    return msg.split(" Stack trace")[0][:400]
+        info = pipeline.run(cfg, out_dir, choices)
+        log.info("done in %.1f s: %s", info["wall_time_s"], out_dir)
+        return info
+    except KeyboardInterrupt:
+        msg = (f"interrupted; continue with the same command plus trainer.resume=true hydra.run.dir={out_dir}"
+               if not multirun else "interrupted; re-run the same sweep command to run what is missing")
+        record_end(out_dir, "interrupted", msg)
+        print(f"vae-cluster: {msg}", file=sys.stderr)
+        raise
+    except (UserError, InstantiationException) as err:
+        msg = " ".join(str(err).split()) if isinstance(err, UserError) else instantiation_message(err)
+        record_end(out_dir, "failed", msg)
+        exc: Exception = UserError(msg)
+    except Exception as err:  # noqa: BLE001 - any bug: one line here, the traceback in the folder
+        detail = traceback.format_exc()
+        msg = f"internal error: {type(err).__name__}: {' '.join(str(err).split())[:300]}"
+        record_end(out_dir, "failed", msg, detail)
+        log.debug(detail)
+        exc = InternalError(f"{msg} (traceback in {out_dir / 'error.txt'})")
+    if multirun:
+        print(f"vae-cluster: job {job_num} failed: {exc}", file=sys.stderr)
+        _FAILED.append(str(exc))
+    else:
+        _RAISE.append(exc)
+    return None
 
 
 def run_app(args: list[str], conf: Path) -> int:
@@ -96,27 +76,18 @@ def run_app(args: list[str], conf: Path) -> int:
     from hydra.types import RunMode
     from omegaconf import DictConfig
 
-    from vae_cluster.cli import fail
-    from vae_cluster.utils.errors import UserError
-
     flags, overrides = split_args(args)
-    informational = any(f in ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "--shell-completion", "-sc")
-                        for f in flags)
-    custom_conf = any(f in ("-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir") for f in flags)
-    if not custom_conf:
+    informational = any(f in INFO_FLAGS for f in flags)
+    if not any(f in CUSTOM_CONF_FLAGS for f in flags):
         check_overrides(overrides, conf)
 
     @hydra.main(config_path=str(conf), config_name="config", version_base="1.3")
     def task(cfg: DictConfig):
-        from hydra.errors import InstantiationException
-
-        from vae_cluster import pipeline
-        from vae_cluster.utils.runinfo import write_json
-
         hc = HydraConfig.get()
         out_dir = Path(hc.runtime.output_dir)
         choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
-        if hc.mode == RunMode.MULTIRUN and cfg.get("skip_complete", True):
+        multirun = hc.mode == RunMode.MULTIRUN
+        if multirun and cfg.get("skip_complete", True):
             from vae_cluster.report.resume import completed_result
 
             previous = completed_result(out_dir, cfg)
@@ -124,36 +95,16 @@ def run_app(args: list[str], conf: Path) -> int:
                 log.info("skipped: %s already holds complete results for this config (skip_complete=false "
                          "re-runs it)", out_dir)
                 return previous
-        try:
-            info = pipeline.run(cfg, out_dir, choices)
-            log.info("done in %.1f s: %s", info["wall_time_s"], out_dir)
-            return info
-        except (UserError, InstantiationException) as err:
-            msg = " ".join(str(err).split()) if isinstance(err, UserError) else instantiation_message(err)
-            (out_dir / "error.txt").write_text(msg + "\n")
-            write_json(out_dir / "run.json", {"status": "failed", "error": msg, "choices": choices})
-            if hc.mode == RunMode.MULTIRUN:
-                print(f"vae-cluster: job {hc.job.num} failed: {msg}", file=sys.stderr)
-                _FAILED.append(msg)
-                return None
-            fail(msg)
+        return run_job(cfg, out_dir, choices, multirun, hc.job.num if multirun else None)
 
     sys.argv = ["vae-cluster run", *args]
+    _RAISE.clear()
     task()
+    if _RAISE:
+        raise _RAISE.pop()
     from vae_cluster.report.callbacks import SWEEP_FAILED  # failures seen by the sweep callback (any launcher)
 
     n_failed = max(len(_FAILED), len(SWEEP_FAILED))
     if n_failed and not informational:
-        fail(f"{n_failed} sweep job(s) failed; see error.txt in their folders", code=1)
+        raise InternalError(f"{n_failed} sweep job(s) failed; see error.txt in their folders")
     return 0
-
-
-def instantiation_message(err: Exception) -> str:
-    """Hydra wraps the real cause; keep its first line, plus the cause's own message."""
-    cause = err.__cause__
-    from vae_cluster.utils.errors import UserError
-
-    if isinstance(cause, UserError):
-        return " ".join(str(cause).split())
-    head = str(err).splitlines()[0]
-    return f"{head} ({type(cause).__name__}: {cause})" if cause else head

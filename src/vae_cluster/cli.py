@@ -1,4 +1,9 @@
-"""`vae-cluster` command line: subcommands `run` (a Hydra app), `check` and `report`."""
+"""`vae-cluster` command line: subcommands `run` (a Hydra app), `check` and `report`.
+
+The only module that exits: every subcommand runs inside one guard, so a user error is one line and exit
+code 2, an internal error one line and exit code 1 (its traceback goes to the run's error.txt / log), and
+Ctrl-C one line and exit code 130.
+"""
 from __future__ import annotations
 
 import logging
@@ -20,11 +25,13 @@ log = logging.getLogger("vae_cluster")
 
 
 def conf_dir() -> Path:
+    from vae_cluster.utils.errors import UserError
+
     env = os.environ.get("VAE_CLUSTER_CONF")
     path = Path(env) if env else Path(__file__).resolve().parents[2] / "conf"
     if not (path / "config.yaml").exists():
-        fail(f"config folder '{path}' not found; install with `pip install -e .` from the repository "
-             f"or set VAE_CLUSTER_CONF=<path to conf/>")
+        raise UserError(f"config folder '{path}' not found; install with `pip install -e .` from the repository "
+                        f"or set VAE_CLUSTER_CONF=<path to conf/>")
     return path
 
 
@@ -33,34 +40,43 @@ def fail(message: str, code: int = 2):
     sys.exit(code)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help", "help"):
-        print(USAGE)
-        return 0
-    cmd, rest = argv[0], argv[1:]
+def dispatch(cmd: str, rest: list[str]) -> int:
+    from vae_cluster.utils.errors import UserError
+
     if cmd == "run":
         from vae_cluster.app import run_app
 
         return run_app(rest, conf_dir())
     if cmd == "check":
-        from vae_cluster.data.check import main as check_main
+        from vae_cluster.commands.check import main as check_main
 
-        return _guard(check_main, rest, conf_dir())
+        return check_main(rest, conf_dir())
     if cmd == "report":
         from vae_cluster.report.cli import main as report_main
 
-        return _guard(report_main, rest)
-    fail(f"unknown command '{cmd}'; commands: run, check, report (see vae-cluster --help)")
+        return report_main(rest)
+    raise UserError(f"unknown command '{cmd}'; commands: run, check, report (see vae-cluster --help)")
 
 
-def _guard(fn, *args):
-    from vae_cluster.utils.errors import UserError
+def main(argv: list[str] | None = None) -> int:
+    from vae_cluster.utils.errors import InternalError, UserError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
     try:
-        return fn(*args) or 0
+        return dispatch(argv[0], argv[1:]) or 0
     except UserError as err:
-        fail(str(err))
+        fail(" ".join(str(err).split()))
+    except InternalError as err:
+        fail(str(err), code=1)
+    except KeyboardInterrupt:
+        fail("interrupted", code=130)
+    except Exception as err:  # noqa: BLE001 - a bug outside any run folder: one line, the traceback on request
+        if os.environ.get("VAE_CLUSTER_DEBUG"):
+            raise
+        fail(f"internal error: {type(err).__name__}: {err} (set VAE_CLUSTER_DEBUG=1 for the traceback)", code=1)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,12 @@ Contract with the evaluator (`vae_cluster.evaluation.evaluator`):
 - `labels_` after `fit`: int labels, -1 = noise. `noise` (density clusterers only) is the policy the
   evaluator applies to noise points: `own_cluster` (noise scored as one more cluster) or `exclude`
   (noise left out of every metric; `coverage` says how much was kept).
-- `note_` (optional, after `fit`): a remark for the metrics row (e.g. the eps chosen, a fallback).
-- `space_` (optional, after `fit`): set when the clusterer worked in another space than the one it was
-  given (VaDE predicts on the un-reduced latent means).
-- `for_method(method, full, full_space)`: a fresh unfitted copy for one representation; `full` is the
-  representation before the reducer. Clusterers that need more context (VaDE) override it.
+- `note_` (after `fit`, "" by default): a remark for the metrics row (e.g. the eps chosen, a fallback).
+- `space_` (after `fit`, None by default): set when the clusterer worked in another space than the one
+  it was given (the model's own clusters live in the un-reduced latent space).
+- `for_method(method, full, full_space, own_labels)`: a fresh unfitted copy for one representation;
+  `full` is the representation before the reducer, `own_labels` the model's own cluster assignment of
+  these items (data, from `BaseVAE.cluster_assignments`) or None. Only `cluster=model` uses them.
 """
 from __future__ import annotations
 
@@ -53,6 +54,10 @@ class BaseClusterer(BaseEstimator, ClusterMixin):
 
     name = "clusterer"
     needs_k = True
+    #: what the evaluator does with noise labels (-1): density clusterers make it a setting
+    noise = "own_cluster"
+    note_ = ""
+    space_: str | None = None
 
     def __init__(self, n_clusters: int | None = None, random_state: int = 0):
         self.n_clusters = n_clusters
@@ -61,7 +66,7 @@ class BaseClusterer(BaseEstimator, ClusterMixin):
     def _estimator(self, k):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def for_method(self, method: str, full=None, full_space: str | None = None):
+    def for_method(self, method: str, full=None, full_space: str | None = None, own_labels=None):
         return clone(self)
 
     def _check_X(self, X) -> np.ndarray:

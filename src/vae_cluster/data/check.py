@@ -1,4 +1,4 @@
-"""`vae-cluster check data=<name> data.root=<path> [--out FILE] [--fast] [--strict]`: a data set report.
+"""A data set report (`vae-cluster check`, see commands/check.py): pure data, no config or CLI.
 
 Counts per label (items and songs), duration / sample-rate / channel / format summary, unreadable,
 truncated and missing files, audio under the root that no item uses, rows with replaced text, exact
@@ -21,63 +21,6 @@ from tqdm.auto import tqdm
 from vae_cluster.data.audio import AUDIO_EXTENSIONS
 from vae_cluster.utils.errors import UserError
 from vae_cluster.utils.hashing import file_digest, short_blake2b
-
-USAGE = "usage: vae-cluster check data=<name> data.root=<path> [overrides...] [--out FILE] [--fast] [--strict]"
-
-
-def parse_args(args: list[str]) -> tuple[list[str], dict]:
-    opts, overrides, i = {"out": None, "fast": False, "strict": False}, [], 0
-    while i < len(args):
-        a = args[i]
-        if a in ("-h", "--help"):
-            print(USAGE + "\n\n" + __doc__.split("\n\n", 1)[1])
-            raise SystemExit(0)
-        if a.startswith("--out"):
-            if "=" in a:
-                opts["out"] = a.split("=", 1)[1]
-            elif i + 1 < len(args):
-                opts["out"], i = args[i + 1], i + 1
-            else:
-                raise UserError("check: --out needs a file name, e.g. --out report.txt")
-        elif a in ("--fast", "--strict"):
-            opts[a[2:]] = True
-        elif a.startswith("-"):
-            raise UserError(f"check: unknown flag '{a}'; {USAGE}")
-        else:
-            overrides.append(a)
-        i += 1
-    return overrides, opts
-
-
-def compose_config(overrides: list[str], conf_dir: Path):
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from vae_cluster.app import check_overrides
-
-    check_overrides(overrides, Path(conf_dir))   # one-line errors for unknown options/keys
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
-    GlobalHydra.instance().clear()
-    return cfg
-
-
-def build_dataset(cfg):
-    from hydra.errors import InstantiationException
-    from hydra.utils import instantiate
-    from omegaconf.errors import MissingMandatoryValue
-
-    from vae_cluster.app import instantiation_message
-
-    try:
-        return instantiate(cfg.data)
-    except InstantiationException as err:
-        raise UserError(instantiation_message(err)) from None
-    except MissingMandatoryValue as err:
-        key = str(err).split("full_key:")[-1].split()[0] if "full_key:" in str(err) else "data.root"
-        raise UserError(f"{key} is not set; add {key}=<value>") from None
-
 
 def inspect_file(path: str, fast: bool) -> dict:
     """Header facts, decode check and content hash of one audio file."""
@@ -225,24 +168,3 @@ def table_section(items, feat_cols, facts) -> list[str]:
     if "table" in items:
         lines.append("rows per table: " + ", ".join(f"{k} {v}" for k, v in items["table"].value_counts().sort_index().items()))
     return lines
-
-
-def main(args, conf_dir) -> int:
-    import logging
-
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    overrides, opts = parse_args(list(args))
-    if not any(o.split("=")[0] in ("data", "data.root") for o in overrides):
-        print("note: checking the default data set; pass data=<name> data.root=<path> for yours")
-    cfg = compose_config(overrides, conf_dir)
-    dataset = build_dataset(cfg)
-    items = dataset.load()
-    text, facts = build_report(items, dataset, cfg, opts["fast"])
-    print(text, end="")
-    if opts["out"]:
-        out = Path(opts["out"])
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(facts, indent=2, default=str) if out.suffix == ".json" else text)
-        print(f"report written to {out}")
-    bad = len(facts.get("missing", [])) + len(facts.get("unreadable", []))
-    return 1 if opts["strict"] and bad else 0

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 
 from vae_cluster.evaluation.metrics import (CHANCE, EXTERNAL, INTERNAL, external_metrics, internal_metrics,
                                             majority_purity, Permuter, permutation_chance)
@@ -77,25 +76,25 @@ class Evaluator:
                 raise UserError(f"eval.targets: label '{t}' is not in this data set (has: {', '.join(have) or 'none'})")
         return self.targets
 
-    def cluster(self, clusterer, Z, k: int, method: str = "", full=None, full_space=None) -> tuple[np.ndarray, dict]:
-        """Fit a fresh copy of `clusterer` on Z with k clusters (unless fixed); labels and fit info."""
-        est = (clusterer.for_method(method, full, full_space) if hasattr(clusterer, "for_method")
-               else clone(clusterer))
-        if getattr(est, "needs_k", True) and est.get_params().get("n_clusters") is None:
+    def cluster(self, clusterer, Z, k: int, method: str = "", full=None, full_space=None, own_labels=None
+                ) -> tuple[np.ndarray, dict]:
+        """Fit a fresh copy of `clusterer` (a `BaseClusterer`) on Z with k clusters (unless fixed)."""
+        est = clusterer.for_method(method, full, full_space, own_labels)
+        if est.needs_k and est.get_params().get("n_clusters") is None:
             est.set_params(n_clusters=k)
         labels = np.asarray(est.fit(Z).labels_, dtype=int)
-        info = {"note": getattr(est, "note_", "") or "", "space": getattr(est, "space_", None),
-                "noise": getattr(est, "noise", "own_cluster"),
-                "k_requested": est.get_params().get("n_clusters") if getattr(est, "needs_k", True) else None}
+        info = {"note": est.note_ or "", "space": est.space_, "noise": est.noise,
+                "k_requested": est.get_params().get("n_clusters") if est.needs_k else None}
         return labels, info
 
     def evaluate(self, method: str, space: str, Z: np.ndarray, items: pd.DataFrame, clusterer,
-                 uses_labels=(), full: np.ndarray | None = None, full_space: str | None = None
-                 ) -> tuple[list[dict], dict[str, np.ndarray]]:
+                 uses_labels=(), full: np.ndarray | None = None, full_space: str | None = None,
+                 own_labels: np.ndarray | None = None) -> tuple[list[dict], dict[str, np.ndarray]]:
         """Rows for this method, and its cluster labels per target (for assignments.csv).
 
         Z is the (reduced) representation that is clustered, `space` its name; `full`/`full_space` the
-        representation before the reducer (for `unreduced_*` metrics and VaDE's own assignment).
+        representation before the reducer (for `unreduced_*` metrics); `own_labels` the model's own
+        clusters of these items (`cluster=model` uses them).
         """
         rows, assignments, cache = [], {}, {}
         rng = np.random.default_rng(self.seed)
@@ -107,10 +106,10 @@ class Evaluator:
             has = y != ""  # items without this label are clustered but not scored against it
             n_classes = len(np.unique(y[has]))
             fixed_k = clusterer.get_params().get("n_clusters")
-            key = ("own k" if not getattr(clusterer, "needs_k", True) else
-                   fixed_k if fixed_k is not None else n_classes)  # density clusterers: one fit for all targets
+            own_k = own_labels is not None or not clusterer.needs_k  # one fit for all targets
+            key = "own k" if own_k else fixed_k if fixed_k is not None else n_classes
             if key not in cache:
-                cache[key] = self.cluster(clusterer, Z, max(n_classes, 2), method, full, full_space)
+                cache[key] = self.cluster(clusterer, Z, max(n_classes, 2), method, full, full_space, own_labels)
             labels, info = cache[key]
             assignments[target] = labels
             own_space = info["space"]  # the clusterer worked on `full` (VaDE), not on Z

@@ -4,23 +4,29 @@ A model maps inputs x (batch, *input_shape) to a latent Gaussian (mu, logvar), d
 exposes `embed(x)` = latent means for clustering. `loss(x, out, kl_weight)` returns a dict with
 `loss`, `recon`, `kl` tensors (batch means) and any extra terms; the trainer logs every entry.
 
-Hooks the trainer calls (all optional, no-ops here):
+Hooks, every one with a default here and called unconditionally by the trainer / pipeline / plots:
 
-* `pretrain_epochs` (int): epochs of a first "pretrain" stage before the main one (VaDE trains as an
-  autoencoder first). The trainer sets `model.stage` to "pretrain" / "train" before each epoch.
-* `on_pretrain_end(trainer, X_train, C_train)`: called once when the main stage starts (VaDE fits its
-  GMM prior on the pretrained latents here); the trainer then restarts its optimiser and early stopping.
-* `kl_per_dim(mu, logvar)`: per-item, per-dimension KL to the prior (posterior-collapse diagnostics).
+* `pretrain_epochs` (int): epochs of a first "pretrain" stage before the main one (VaDE, DEC/IDEC train as
+  autoencoders first). The trainer sets `model.stage` to "pretrain" / "train" before each epoch.
+* `on_pretrain_end(ctx)`: once when the main stage starts (VaDE fits its GMM prior on `ctx.embed_train()`);
+  the trainer then restarts its optimiser and early stopping. `ctx` is a `FitContext` (data, not the trainer).
+* `on_epoch_start(epoch, ctx)`: before every epoch (DEC refreshes its target distribution here).
+* `training_converged()`: a label-free stop after a main-stage epoch (DEC: assignment change < tol).
+* `kl_per_dim(mu, logvar)`: per-item, per-dimension KL to the prior (posterior-collapse diagnostics);
+  `prior_name` names that prior.
 * `reconstruction_errors(x, out)` / `reconstruction_targets(x)`: per-item reconstruction MSE per modality
   and what it reconstructs (diagnostics).
-* `reconstruct_input(x, out)`: the reconstruction shaped like x (plots; the multimodal model reconstructs
-  only some blocks of x and fills them in).
-
-Models that predict clusters themselves set `predicts_clusters = True` and implement
-`predict_clusters(mu: np.ndarray) -> np.ndarray` (VaDE; used by `cluster=vade`).
+* `reconstruction_view(x, out)`: (target, reconstruction, part name) for plots; multimodal models that
+  reconstruct only some blocks compare those.
+* `cluster_assignments(mu)`: the model's own clusters for latent means (VaDE, DEC), or None. The pipeline
+  passes them as data to the clusterer (`cluster=model`).
+* `modality_embeddings(x, cond)`: extra named representations (a multimodal model's unimodal posteriors),
+  clustered and scored as rows of their own; {} by default.
+* `conditions(items)`: per-item condition vectors (conditional models), or None.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,15 +47,24 @@ class DataInfo:
     classes: dict[str, list[str]] = field(default_factory=dict)
 
 
+@dataclass
+class FitContext:
+    """What the trainer hands to the model's training hooks."""
+
+    seed: int
+    #: latent means of the training items under the current weights, shape (n_train, latent_dim)
+    embed_train: Callable[[], np.ndarray]
+
+
 class BaseVAE(nn.Module):
     #: labels fed to the model (conditional models); runs are flagged and not scored on them
     uses_labels: tuple[str, ...] = ()
-    #: True for models that predict clusters themselves (VaDE): they implement `predict_clusters(mu)`
-    predicts_clusters = False
     #: True: z = mu, no KL term (autoencoder)
     deterministic = False
     #: epochs of a "pretrain" stage run by the trainer before the main stage (see module docstring)
     pretrain_epochs = 0
+    #: the prior the KL diagnostics refer to
+    prior_name = "N(0, I)"
 
     def __init__(self, input_shape, latent_dim: int = 16, beta: float = 1.0, recon: str = "mse",
                  data_info: DataInfo | None = None, recon_reduction: str = "sum"):
@@ -82,8 +97,23 @@ class BaseVAE(nn.Module):
         """Per-item condition vectors for conditional models (None: unconditional)."""
         return None
 
-    def on_pretrain_end(self, trainer, X_train, C_train=None) -> None:
+    def on_pretrain_end(self, ctx: FitContext) -> None:
         """Called by the trainer when the main stage starts after `pretrain_epochs` (no-op here)."""
+
+    def on_epoch_start(self, epoch: int, ctx: FitContext) -> None:
+        """Called by the trainer before every epoch (no-op here)."""
+
+    def training_converged(self) -> bool:
+        """A label-free reason to stop after a main-stage epoch (never, here)."""
+        return False
+
+    def cluster_assignments(self, mu: np.ndarray) -> np.ndarray | None:
+        """The model's own cluster of each latent mean (models with a clustering head), else None."""
+        return None
+
+    def modality_embeddings(self, x, cond=None) -> dict[str, torch.Tensor]:
+        """Extra named latent means clustered as rows of their own (unimodal posteriors); none here."""
+        return {}
 
     def reparameterize(self, mu, logvar):
         if not self.training or self.deterministic:
@@ -132,6 +162,10 @@ class BaseVAE(nn.Module):
         """The reconstruction in input space, shaped like x (for plots); probabilities for recon=bce."""
         recon = out["recon"]
         return torch.sigmoid(recon) if self.recon_kind == "bce" else recon
+
+    def reconstruction_view(self, x, out: dict) -> tuple[torch.Tensor, torch.Tensor, str]:
+        """(what is compared, its reconstruction, which part: "" = the whole input) for plots."""
+        return x, self.reconstruct_input(x, out).reshape(x.shape), ""
 
     def loss(self, x, out: dict, kl_weight: float = 1.0) -> dict:
         recon = self.recon_loss(x, out["recon"])

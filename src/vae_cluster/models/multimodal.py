@@ -187,6 +187,14 @@ class MultimodalVAE(BaseVAE):
             rec[:, self.text_slice] = out["recon_text"]
         return rec
 
+    def reconstruction_view(self, x, out: dict):
+        """Without a text decoder only the audio block is reconstructed: compare that, in its own shape."""
+        if self.text_decoder is not None:
+            return super().reconstruction_view(x, out)
+        audio, _ = self.split(x)
+        rec = torch.sigmoid(out["recon"]) if self.recon_kind == "bce" else out["recon"]
+        return audio, rec.reshape(audio.shape), f"{self.audio_block} block"
+
     def extra_repr(self) -> str:
         return (f"audio={self.audio_block}{list(self.audio_shape)}, text={self.text_block}[{self.n_text}], "
                 f"fusion={self.fusion_kind}, reconstruct_text={self.reconstruct_text}")

@@ -12,7 +12,7 @@ paper and seed paper 002:
    gamma_c = q(c|x) ~ p(c|z).
 
 K = `n_components`, or by default the number of classes of the `k_from` label (genre) in the data set.
-`predict_clusters(mu)` gives the most probable component of each latent mean (the `cluster=vade`
+`cluster_assignments(mu)` gives the most probable component of each latent mean (the `cluster=model`
 option); the latent means can also go to any other clusterer.
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vae_cluster.models.base import FitContext
 from vae_cluster.models.vae import VAE
 from vae_cluster.utils.errors import UserError
 
@@ -30,7 +31,6 @@ LOG_2PI = math.log(2 * math.pi)
 
 
 class VaDE(VAE):
-    predicts_clusters = True
     prior_name = "gmm"
 
     def __init__(self, input_shape, n_components: int | None = None, k_from: str = "genre",
@@ -65,16 +65,16 @@ class VaDE(VAE):
         return super().reparameterize(mu, logvar)
 
     @torch.no_grad()
-    def on_pretrain_end(self, trainer, X_train, C_train=None) -> None:
+    def on_pretrain_end(self, ctx: FitContext) -> None:
         """Initialise the GMM prior from the latent means of the (pretrained) encoder."""
         from sklearn.cluster import KMeans
         from sklearn.mixture import GaussianMixture
 
-        Z = trainer.embed(self, X_train, C_train).astype(np.float64)
+        Z = ctx.embed_train().astype(np.float64)
         K = self.n_components
         if len(Z) < K:
             raise UserError(f"model=vade: {len(Z)} training items for n_components={K}")
-        seed = 0 if trainer.seed is None else int(trainer.seed)
+        seed = ctx.seed
         if self.gmm_init == "gmm":
             gmm = GaussianMixture(K, covariance_type="diag", reg_covar=1e-4, n_init=3, random_state=seed).fit(Z)
             weights, means, var = gmm.weights_, gmm.means_, gmm.covariances_
@@ -140,6 +140,9 @@ class VaDE(VAE):
     def predict_clusters(self, mu: np.ndarray) -> np.ndarray:
         """The most probable mixture component of each latent mean (labels 0..K-1)."""
         return self.predict_proba(mu).argmax(1).astype(np.int64)
+
+    def cluster_assignments(self, mu: np.ndarray) -> np.ndarray:
+        return self.predict_clusters(mu)
 
     @property
     def n_clusters(self) -> int:

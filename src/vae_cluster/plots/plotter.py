@@ -148,13 +148,13 @@ class Plotter:
         idx = pick_items(art.items, idx, self.n_reconstructions, by, self.seed)
         X = np.asarray(art.X)[idx]
         C = None if art.C is None else np.asarray(art.C)[idx]
-        X, R, part = reconstruct(art.model, art.trainer, X, C)
+        X, R, part = reconstruct(art.model, art.trainer.device, X, C)
         names = []
         for i in idx:
             row = art.items.iloc[i]
             labs = "/".join(str(row[t]) for t in art.targets if t in row and str(row[t]))
             names.append(f"{row.get('id', i)} [{labs}]" if labs else str(row.get("id", i)))
-        blocks = None if part else getattr(getattr(art.model, "data_info", None), "blocks", None)
+        blocks = None if part else art.model.data_info.blocks
         what = f" ({part})" if part else ""
         title = (f"{art.model_name}: reconstructions{what} of {source} items" if source in ("test", "val")
                  else f"{art.model_name}: reconstructions{what} of {source}")

@@ -43,34 +43,18 @@ def pick_items(items: pd.DataFrame, idx: np.ndarray, n: int, by: str | None, see
     return np.array(out)
 
 
-def reconstruct(model, trainer, X: np.ndarray, C: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, str]:
+def reconstruct(model, device, X: np.ndarray, C: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, str]:
     """(what was reconstructed, its reconstruction, which part) in input space; eval mode, so the decoder
-    sees the latent means. Multimodal models that reconstruct only their audio block (they have
-    `split(x)` -> (audio, text) and no text decoder) are compared on that block, in its own shape."""
+    sees the latent means (`BaseVAE.reconstruction_view`: multimodal models without a text decoder compare
+    their audio block only, in its own shape)."""
     import torch
 
-    device = getattr(trainer, "device", "cpu")
     model.to(device).eval()
-    part = ""
     with torch.no_grad():
         xt = torch.as_tensor(np.asarray(X), dtype=torch.float32, device=device)
         ct = None if C is None else torch.as_tensor(np.asarray(C), dtype=torch.float32, device=device)
-        out = model(xt, ct)
-        if hasattr(model, "reconstruct_input"):
-            rec = model.reconstruct_input(xt, out)
-        else:
-            rec = out["recon"] if isinstance(out, dict) else out[0]
-            if getattr(model, "recon_kind", "mse") == "bce":  # decoder returns logits
-                rec = torch.sigmoid(rec)
-        target = xt
-        if hasattr(model, "split") and getattr(model, "text_decoder", True) is None:
-            target, _ = model.split(xt)
-            rec = model.split(rec.reshape(xt.shape))[0] if rec.numel() == xt.numel() else rec
-            part = f"{getattr(model, 'audio_block', 'audio')} block"
-    target, rec = target.detach().cpu().numpy(), rec.detach().cpu().numpy()
-    if rec.shape != target.shape and rec.size == target.size:
-        rec = rec.reshape(target.shape)
-    return target, rec, part
+        target, rec, part = model.reconstruction_view(xt, model(xt, ct))
+    return target.detach().cpu().numpy(), rec.detach().cpu().numpy(), part
 
 
 def short(name: str, limit: int = 45) -> str:

@@ -8,19 +8,17 @@ early-stopping counters). `resume=true` continues from that checkpoint; the resu
 uninterrupted run with the same seed (exactly on CPU).
 
 Models with a pretraining stage (VaDE) set `pretrain_epochs`: the trainer runs that many epochs with
-`model.stage = "pretrain"`, then calls `model.on_pretrain_end(trainer, X_train, C_train)`, restarts the
+`model.stage = "pretrain"`, then calls `model.on_pretrain_end(ctx)` (a `FitContext`), restarts the
 optimiser / scheduler / early stopping, and runs up to `max_epochs` epochs of the main stage.
 
-`diagnostics()` writes `diagnostics.json`: reconstruction MSE on held-out clips, active latent units
-(Cov_x(E[z|x]) > 0.01) and KL per latent dimension (posterior-collapse checks).
+Checkpoint I/O and RNG state live in `checkpoint.py`, held-out diagnostics in `diagnostics.py`; every
+setting and its default lives once, in `TrainerSettings` (`settings.py`, Hydra's schema for `trainer=`).
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
-import random
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -30,16 +28,14 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from vae_cluster.models.base import FitContext
+from vae_cluster.training import checkpoint as ckpt
+from vae_cluster.training.diagnostics import diagnostics
+from vae_cluster.training.settings import TrainerSettings
 from vae_cluster.utils.errors import UserError
-from vae_cluster.utils.runinfo import write_json
 from vae_cluster.utils.seeding import resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT_VERSION = 1
-#: trainer settings that must match for a checkpoint to be resumed (max_epochs may grow, device may change)
-FINGERPRINT_KEYS = ("batch_size", "lr", "weight_decay", "optimizer", "kl_warmup_epochs", "grad_clip", "patience",
-                    "lr_patience", "lr_factor", "seed", "min_delta")
 
 
 class TrainingDiverged(UserError):
@@ -60,41 +56,41 @@ def _flag(value, name: str) -> bool | str:
 
 
 class Trainer:
-    def __init__(self, max_epochs: int = 100, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.0,
-                 optimizer: str = "adam", kl_warmup_epochs: int = 10, grad_clip: float | None = 5.0,
-                 patience: int = 15, lr_patience: int = 5, lr_factor: float = 0.5, device: str = "auto",
-                 progress: bool = True, seed: int | None = None, amp="auto", amp_dtype: str = "float16",
-                 deterministic: bool = True, checkpoint: bool = True, resume: bool = False,
-                 data_on_device="auto", min_delta: float = 1e-6, embed_batch_size: int = 256,
-                 cpu_threads: int | None = None):
-        if optimizer.lower() not in ("adam", "adamw"):
-            raise UserError(f"trainer.optimizer must be adam or adamw, got '{optimizer}'")
-        if int(batch_size) < 1 or int(max_epochs) < 0 or float(lr) <= 0:
-            raise UserError(f"trainer: need batch_size >= 1, max_epochs >= 0 and lr > 0; got batch_size={batch_size}, "
-                            f"max_epochs={max_epochs}, lr={lr}")
-        if amp_dtype not in ("float16", "bfloat16"):
-            raise UserError(f"trainer.amp_dtype must be float16 or bfloat16, got '{amp_dtype}'")
-        self.max_epochs, self.batch_size = int(max_epochs), int(batch_size)
-        self.lr, self.weight_decay, self.optimizer = float(lr), float(weight_decay), optimizer.lower()
-        self.kl_warmup_epochs = int(kl_warmup_epochs)
-        self.grad_clip = float(grad_clip) if grad_clip else None
-        self.patience, self.lr_patience, self.lr_factor = int(patience), int(lr_patience), float(lr_factor)
-        self.min_delta = float(min_delta)
-        self.device = resolve_device(device)
+    def __init__(self, **settings):
+        try:
+            s = TrainerSettings(**settings)
+        except TypeError as err:
+            raise UserError(f"trainer: {err}".replace("TrainerSettings.__init__() ", "")) from None
+        self.settings = s
+        self.data_identity: str | None = None  # set by the pipeline: resume refuses other data
+        if s.optimizer.lower() not in ("adam", "adamw"):
+            raise UserError(f"trainer.optimizer must be adam or adamw, got '{s.optimizer}'")
+        if int(s.batch_size) < 1 or int(s.max_epochs) < 0 or float(s.lr) <= 0:
+            raise UserError(f"trainer: need batch_size >= 1, max_epochs >= 0 and lr > 0; got batch_size="
+                            f"{s.batch_size}, max_epochs={s.max_epochs}, lr={s.lr}")
+        if s.amp_dtype not in ("float16", "bfloat16"):
+            raise UserError(f"trainer.amp_dtype must be float16 or bfloat16, got '{s.amp_dtype}'")
+        self.max_epochs, self.batch_size = int(s.max_epochs), int(s.batch_size)
+        self.lr, self.weight_decay, self.optimizer = float(s.lr), float(s.weight_decay), s.optimizer.lower()
+        self.kl_warmup_epochs = int(s.kl_warmup_epochs)
+        self.grad_clip = float(s.grad_clip) if s.grad_clip else None
+        self.patience, self.lr_patience, self.lr_factor = int(s.patience), int(s.lr_patience), float(s.lr_factor)
+        self.min_delta = float(s.min_delta)
+        self.device = resolve_device(s.device)
         if self.device.type == "cuda" and self.device.index is None:  # 'cuda' -> 'cuda:N': comparable devices
             self.device = torch.device("cuda", torch.cuda.current_device())
-        self.progress, self.seed = progress, seed
-        amp = _flag(amp, "amp")
+        self.progress, self.seed = s.progress, s.seed
+        amp = _flag(s.amp, "amp")
         on_cuda = self.device.type == "cuda"
         if amp is True and not on_cuda:
             log.warning("trainer.amp=true needs CUDA; training in float32 on %s", self.device)
         self.amp = bool(on_cuda and amp in (True, "auto"))
-        self.amp_dtype = getattr(torch, amp_dtype)
-        self.deterministic = bool(deterministic)
-        self.checkpoint, self.resume = bool(checkpoint), bool(resume)
-        self.data_on_device = _flag(data_on_device, "data_on_device")
-        self.embed_batch_size = int(embed_batch_size)
-        self.cpu_threads = int(cpu_threads) if cpu_threads else None
+        self.amp_dtype = torch.float16 if s.amp_dtype == "float16" else torch.bfloat16
+        self.deterministic = bool(s.deterministic)
+        self.checkpoint, self.resume = bool(s.checkpoint), bool(s.resume)
+        self.data_on_device = _flag(s.data_on_device, "data_on_device")
+        self.embed_batch_size = int(s.embed_batch_size)
+        self.cpu_threads = int(s.cpu_threads) if s.cpu_threads else None
         self.fit_info: dict = {}
 
     # -- helpers ------------------------------------------------------------------------
@@ -186,55 +182,11 @@ class Trainer:
                 seen += len(idx)
         return {k: float(v) / max(seen, 1) for k, v in sums.items()}  # one device sync per epoch
 
-    # -- checkpoints ----------------------------------------------------------------------
     def checkpoint_path(self, out_dir) -> Path | None:
-        return Path(out_dir) / "checkpoints" / "last.pt" if out_dir is not None else None
+        return ckpt.checkpoint_path(out_dir)
 
     def _fingerprint(self, model) -> dict:
-        fp = {k: getattr(self, k) for k in FINGERPRINT_KEYS}
-        fp.update(model=type(model).__name__, input_shape=list(getattr(model, "input_shape", ())),
-                  n_parameters=sum(p.numel() for p in model.parameters()),
-                  pretrain_epochs=int(getattr(model, "pretrain_epochs", 0)), beta=getattr(model, "beta", None),
-                  architecture=hashlib.sha1(str(model).encode()).hexdigest()[:12])
-        return fp
-
-    @staticmethod
-    def _rng_state(gen) -> dict:
-        np_state = np.random.get_state()
-        return {"torch": torch.get_rng_state(), "shuffle": gen.get_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                "numpy": [np_state[0], torch.as_tensor(np_state[1].astype(np.int64)), *map(float, np_state[2:])],
-                "python": random.getstate()}
-
-    @staticmethod
-    def _set_rng_state(state: dict, gen) -> None:
-        torch.set_rng_state(state["torch"].cpu())
-        gen.set_state(state["shuffle"].cpu())
-        if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
-        name, keys, pos, has_gauss, cached = state["numpy"]
-        np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
-        py = state["python"]
-        random.setstate((py[0], tuple(py[1]), py[2]))
-
-    def _save(self, path: Path, payload: dict) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        torch.save(payload, tmp)
-        os.replace(tmp, path)  # atomic: a crash mid-write leaves the previous checkpoint intact
-
-    def _load(self, path: Path, model) -> dict:
-        try:
-            ck = torch.load(path, map_location=self.device, weights_only=True)
-        except Exception as err:  # noqa: BLE001 - a truncated / foreign file
-            raise UserError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}; delete it or run without "
-                            f"trainer.resume") from err
-        fp, want = ck.get("fingerprint", {}), self._fingerprint(model)
-        diff = sorted(k for k in set(fp) | set(want) if fp.get(k) != want.get(k))
-        if ck.get("version") != CHECKPOINT_VERSION or diff:
-            raise UserError(f"checkpoint {path} was written by a different model/trainer config (differs in: "
-                            f"{', '.join(diff) or 'version'}); use the same overrides, or run without trainer.resume")
-        return ck
+        return ckpt.fingerprint({k: getattr(self, k) for k in ckpt.FINGERPRINT_KEYS}, model, self.data_identity)
 
     # -- training ---------------------------------------------------------------------------
     def fit(self, model, X_train, X_val=None, C_train=None, C_val=None, out_dir=None) -> pd.DataFrame:
@@ -249,24 +201,24 @@ class Trainer:
         gen = torch.Generator().manual_seed(int(self.seed) if self.seed is not None else 0)
         st = {"epoch": 0, "best": math.inf, "best_state": None, "stale": 0, "stopped": False, "rows": []}
         path = self.checkpoint_path(out_dir) if self.checkpoint else None
-        if path is not None and path.parent.is_dir():  # half-written files of a killed run
-            for tmp in path.parent.glob(path.name + ".tmp*"):
-                tmp.unlink(missing_ok=True)
+        ckpt.clean_partial(path)
         resumed_from = None
         if self.resume:
             if path is not None and path.exists():
-                ck = self._load(path, model)
+                ck = ckpt.load(path, self.device, self._fingerprint(model))
                 model.load_state_dict(ck["model"])
                 opt.load_state_dict(ck["optimizer"])
                 sched.load_state_dict(ck["scheduler"])
                 scaler.load_state_dict(ck["scaler"])
-                self._set_rng_state(ck["rng"], gen)
+                ckpt.set_rng_state(ck["rng"], gen)
                 st = ck["state"]
                 resumed_from = st["epoch"]
                 log.info("resuming %s from %s after epoch %d", type(model).__name__, path, st["epoch"])
             elif path is not None:
                 log.warning("trainer.resume=true but no checkpoint at %s: training from scratch", path)
-        P = int(getattr(model, "pretrain_epochs", 0))
+        P = int(model.pretrain_epochs)
+        ctx = FitContext(seed=int(self.seed) if self.seed is not None else 0,
+                         embed_train=lambda: self.embed(model, Xt, Ct))
         total = P + self.max_epochs
         self.fit_info = {"device": str(self.device), "data_device": str(data_dev), "amp": self.amp,
                          "amp_dtype": str(self.amp_dtype).replace("torch.", "") if self.amp else None,
@@ -281,10 +233,11 @@ class Trainer:
                 stage = "pretrain" if epoch < P else "train"
                 model.stage = stage
                 if epoch == P:  # the main stage starts: model hook, fresh optimiser and early stopping
-                    model.on_pretrain_end(self, Xt, Ct)
+                    model.on_pretrain_end(ctx)
                     if P > 0:
                         opt, sched, scaler = self._make_optimizer(model)
                         st.update(best=math.inf, best_state=None, stale=0)
+                model.on_epoch_start(epoch, ctx)
                 t0 = time.perf_counter()
                 kl_w = self.kl_weight(epoch - P) if stage == "train" else 1.0
                 tr = self._run_epoch(model, Xt, Ct, kl_w, opt, gen, scaler)
@@ -310,12 +263,14 @@ class Trainer:
                     else:
                         st["stale"] += 1
                         st["stopped"] = st["stale"] >= self.patience
+                if stage == "train" and model.training_converged():  # label-free stop (DEC: assignments settled)
+                    st["stopped"] = True
                 st["epoch"] = epoch + 1
                 if path is not None:
-                    self._save(path, {"version": CHECKPOINT_VERSION, "fingerprint": self._fingerprint(model),
+                    ckpt.save(path, {"version": ckpt.CHECKPOINT_VERSION, "fingerprint": self._fingerprint(model),
                                       "model": model.state_dict(), "optimizer": opt.state_dict(),
                                       "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
-                                      "rng": self._rng_state(gen), "state": st})
+                                      "rng": ckpt.rng_state(gen), "state": st})
         except KeyboardInterrupt:
             if path is not None and path.exists():
                 log.warning("interrupted after epoch %d; continue with the same overrides plus trainer.resume=true "
@@ -348,54 +303,17 @@ class Trainer:
         return torch.cat(out).cpu().numpy() if out else np.zeros((0, model.latent_dim), np.float32)
 
     @torch.no_grad()
-    def diagnostics(self, model, X, C=None, out_dir=None, split: str = "test", threshold: float = 0.01) -> dict:
-        """Posterior-collapse diagnostics on held-out items; written to out_dir/diagnostics.json.
-
-        recon_mse: mean squared error per feature of the reconstruction from z = E[z|x] (recon_nmse: divided by
-        the held-out items' variance, 1.0 = no better than predicting their mean); active_units: the
-        number of latent dimensions with Cov_x(E[z|x]) > threshold (Burda et al. 2016); kl_per_dim: mean
-        KL(q(z|x) || p(z)) per dimension in nats (the model's own prior: N(0, I), or the GMM for VaDE).
-        """
+    def embed_views(self, model, X, C=None) -> dict[str, np.ndarray]:
+        """The model's extra named representations (`modality_embeddings`), batched like `embed`."""
         model.to(self.device).eval()
-        Xt = self.tensor(X, "cpu")
-        Ct = self.tensor(C, "cpu") if C is not None else None
-        mus, kls, errs, targets = [], [], {}, {}
-        for s in range(0, Xt.shape[0], self.embed_batch_size):
-            x = Xt[s:s + self.embed_batch_size].to(self.device)
-            c = Ct[s:s + self.embed_batch_size].to(self.device) if Ct is not None else None
-            out = model(x, c)  # eval mode: z = E[z|x]; float32
-            for k, v in model.reconstruction_errors(x, out).items():
-                errs.setdefault(k, []).append(v.cpu())
-            for k, v in model.reconstruction_targets(x).items():
-                targets.setdefault(k, []).append(v.float().cpu())
-            mus.append(out["mu"].cpu())
-            kls.append(model.kl_per_dim(out["mu"], out["logvar"]).cpu())
-        n = int(Xt.shape[0])
-        res: dict = {"split": split, "n_items": n, "model": type(model).__name__,
-                     "latent_dim": int(model.latent_dim), **self.fit_info}
-        if n == 0:
-            res["note"] = "no held-out items"
-        else:
-            mu = torch.cat(mus).double()
-            for k, v in errs.items():
-                v = torch.cat(v).double()
-                res[k] = float(v.mean())
-                res[f"{k}_std"] = float(v.std()) if n > 1 else 0.0
-                if k in targets and n > 1:  # normalised: 1.0 = no better than the held-out mean
-                    t = torch.cat(targets[k]).double()
-                    base = float(((t - t.mean(0)) ** 2).mean())
-                    res[k.replace("recon_mse", "recon_nmse")] = float(v.mean()) / base if base > 0 else None
-            var = mu.var(0, unbiased=True) if n > 1 else torch.full((mu.shape[1],), float("nan"), dtype=torch.float64)
-            res.update(active_units=int((var > threshold).sum()) if n > 1 else None,
-                       active_units_threshold=threshold,
-                       active_unit_variance=[round(float(v), 6) for v in var])
-            if model.deterministic:
-                res.update(kl_per_dim=None, kl_total=None, note="deterministic autoencoder: no KL term")
-            else:
-                kl = torch.cat(kls).double().mean(0)
-                res.update(kl_prior=getattr(model, "prior_name", "N(0, I)"),
-                           kl_per_dim=[round(float(v), 6) for v in kl], kl_total=float(kl.sum()),
-                           collapsed_dims=int((kl < threshold).sum()))
-        if out_dir is not None:
-            write_json(Path(out_dir) / "diagnostics.json", res)
-        return res
+        out: dict[str, list] = {}
+        for s in range(0, len(X), self.embed_batch_size):
+            x = self.tensor(X[s:s + self.embed_batch_size])
+            c = self.tensor(C[s:s + self.embed_batch_size]) if C is not None else None
+            for name, z in model.modality_embeddings(x, c).items():
+                out.setdefault(name, []).append(z.float().cpu())
+        return {k: torch.cat(v).numpy() for k, v in out.items()}
+
+    def diagnostics(self, model, X, C=None, out_dir=None, split: str = "test", threshold: float = 0.01) -> dict:
+        """Held-out diagnostics (see `training.diagnostics`), with this trainer's device and fit info."""
+        return diagnostics(model, X, C, self.device, self.embed_batch_size, self.fit_info, out_dir, split, threshold)

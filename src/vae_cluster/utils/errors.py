@@ -7,3 +7,8 @@ class UserError(Exception):
 
 class AudioError(Exception):
     """One audio file could not be used (corrupt, empty, too short); the item is skipped and listed."""
+
+
+class InternalError(Exception):
+    """A failure that is not the user's (a bug, a crash in a job): one line on the terminal, exit code 1."""
+

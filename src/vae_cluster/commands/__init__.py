@@ -1,0 +1,1 @@
+"""Subcommands of the `vae-cluster` CLI (the top layer below cli.py)."""
