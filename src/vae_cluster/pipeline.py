@@ -1,9 +1,18 @@
-"""One run, top to bottom: data -> features -> model -> representations -> clusters -> metrics -> plots."""
+"""One run, top to bottom: data -> features -> per fold: model -> representations -> clusters -> scores ->
+tables -> plots and report.
+
+`eval.protocol` decides what is trained and what is scored (labels never reach training):
+- `all` (default): train on the training split (val for early stopping), then embed, cluster and score every
+  kept item;
+- `holdout`: the same training, but only `eval.split` (e.g. test) is clustered and scored;
+- `cv`: K folds over song/artist groups (`eval.folds`); per fold, train on the other folds (val carved out of
+  them), cluster and score the held-out fold; every song is scored once; rows carry `fold`, plus mean/std rows.
+"""
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,34 +20,28 @@ import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from sklearn.base import clone
-from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
+from vae_cluster.baselines import Representation
+from vae_cluster.data.base import LABELS
 from vae_cluster.data.splits import assign_splits, held_out_split, select
 from vae_cluster.evaluation.evaluator import tidy
-from vae_cluster.evaluation.tables import write_metrics_md
+from vae_cluster.evaluation.tables import summarise_folds, write_metrics_md
 from vae_cluster.models.base import DataInfo
+from vae_cluster.report.resume import comparable
 from vae_cluster.report.run_report import write_run_report
 from vae_cluster.utils.errors import UserError
+from vae_cluster.utils.hashing import text_digest
 from vae_cluster.utils.runinfo import environment, write_json
 from vae_cluster.utils.seeding import seed_everything
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Representation:
-    """One clustered representation of the evaluated items (the model's latents or a baseline)."""
-
-    space: str                  # where the clusterer worked, e.g. "latent+umap-2d"
-    Z: np.ndarray               # the reduced representation that was clustered
-    clusters: dict[str, np.ndarray] = field(default_factory=dict)  # target -> labels
-    uses_labels: tuple[str, ...] = ()
+PROTOCOLS = ("all", "holdout", "cv")
 
 
 @dataclass
 class RunArtifacts:
-    """Everything a run produced in memory, for plots and reports."""
+    """Everything a run produced in memory, for plots and reports (under cv: the first fold's)."""
 
     out_dir: Path
     model_name: str
@@ -54,6 +57,14 @@ class RunArtifacts:
     metrics: pd.DataFrame
 
 
+@dataclass
+class Fold:
+    name: str                   # "" for all/holdout, else the fold number
+    split: pd.Series            # train / val / test per item
+    eval_mask: np.ndarray
+    out_dir: Path               # checkpoints and per-fold diagnostics
+
+
 def standardize(X: np.ndarray, fit_mask: np.ndarray) -> np.ndarray:
     """Vectors: z-score per feature with train statistics. Other shapes are normalised by their extractor."""
     if X.ndim != 2:
@@ -62,7 +73,24 @@ def standardize(X: np.ndarray, fit_mask: np.ndarray) -> np.ndarray:
 
 
 def label_classes(items: pd.DataFrame) -> dict[str, list[str]]:
-    return {c: sorted(items[c].unique()) for c in ("genre", "language", "artist") if (items[c] != "").any()}
+    return {c: sorted(items[c].unique()) for c in LABELS if (items[c] != "").any()}
+
+
+def folds(cfg: DictConfig, items: pd.DataFrame, evaluator, out_dir: Path) -> list[Fold]:
+    protocol = evaluator.protocol
+    if protocol == "holdout":
+        return [Fold("", items["split"], select(items, evaluator.split), out_dir)]
+    if protocol == "all":
+        return [Fold("", items["split"], np.ones(len(items), dtype=bool), out_dir)]
+    from vae_cluster.data.splits import assign_folds, fold_split
+
+    fold_of = assign_folds(items, evaluator.folds, cfg.split.seed, cfg.split.group_by)
+    val_fraction = float(cfg.split.fractions[1]) / max(1e-9, 1 - float(cfg.split.fractions[2]))
+    out = []
+    for k in range(evaluator.folds):
+        split = fold_split(items, fold_of, k, val_fraction, cfg.split.seed)
+        out.append(Fold(str(k), split, (split == "test").to_numpy(), out_dir / f"fold{k}"))
+    return out
 
 
 def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
@@ -71,9 +99,9 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     info = {"status": "running", "seed": cfg.seed, "choices": choices,
             "config": OmegaConf.to_container(cfg, resolve=True), **environment()}
     write_json(out_dir / "run.json", info)
-    # bad options of the later steps fail now, before extraction and training
+    # 0. every object of the later steps, built now: a bad option fails before extraction and training
     evaluator, reducer, clusterer = instantiate(cfg.eval), instantiate(cfg.reduce), instantiate(cfg.cluster)
-    plotter = instantiate(cfg.plots)
+    plotter, baselines = instantiate(cfg.plots), instantiate(cfg.baselines)
     seed_everything(cfg.seed)
 
     # 1. data and song-grouped splits
@@ -87,83 +115,100 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     for name, table in feats.extras.items():
         pd.DataFrame(table).to_csv(out_dir / f"{name}.csv", index=False)
     items = feats.items
-    train, val = select(items, "train"), select(items, "val")
-    ev = select(items, evaluator.split)
-    evaluator.check_targets(items[ev])  # a missing target label: one-line error naming it
-    if train.sum() < 2 or ev.sum() < 2:
-        raise UserError(f"too few items after splitting: {train.sum()} train, {ev.sum()} in eval.split={evaluator.split}")
-    X = feats.X.astype(np.float32) if getattr(feats, "scaled", False) else standardize(feats.X, train)
+    evaluator.check_targets(items)  # a missing target label: one-line error naming it
     data_info = DataInfo(blocks=dict(feats.blocks), classes=label_classes(items))
+    model_name = choices.get("model") or "model"
+
+    # 3-5. per fold: train, represent, cluster, score
+    rows, histories, first, n_eval = [], [], None, 0
+    for fold in folds(cfg, items, evaluator, out_dir):
+        items = items.assign(split=fold.split.to_numpy())
+        res = fit_and_score(cfg, fold, items, feats, data_info, model_name, evaluator, reducer, clusterer,
+                            baselines)
+        rows += res["rows"]
+        histories.append(res["history"].assign(fold=fold.name) if fold.name else res["history"])
+        first = first or (res, items, fold)
+        n_eval += int(fold.eval_mask.sum())
+
+    # 6. tables
+    metrics = tidy(rows)
+    metrics.insert(0, "protocol", evaluator.protocol)
+    metrics.insert(0, "cluster", choices.get("cluster", ""))
+    metrics.insert(0, "model", model_name)
+    if evaluator.protocol == "cv":
+        metrics = summarise_folds(metrics)
+    metrics.to_csv(out_dir / "metrics.csv", index=False)
+    scored = (f"eval.split={evaluator.split}" if evaluator.protocol == "holdout" else
+              f"{evaluator.folds} folds" if evaluator.protocol == "cv" else "all items")
+    write_metrics_md(metrics, out_dir / "metrics.md",
+                     f"Clustering metrics: {model_name} · reduce={choices.get('reduce', '')} · "
+                     f"cluster={choices.get('cluster', '')} · protocol={evaluator.protocol} ({scored})")
+    history = pd.concat(histories, ignore_index=True)
+    history.to_csv(out_dir / "history.csv", index=False)
+    res, items, fold = first
+    res["assignments"].to_csv(out_dir / "assignments.csv", index=False)
+
+    # 7. figures and report
+    art = RunArtifacts(out_dir, model_name, res["model"], res["trainer"], items, fold.eval_mask, res["X"], res["C"],
+                       list(evaluator.targets), res["reps"], history, metrics)
+    t_plots = time.time()
+    plotter.plot_run(art)
+    info.update(status="complete", protocol=evaluator.protocol, device=str(res["trainer"].device),
+                wall_time_s=round(time.time() - t0, 2), n_items=len(items), n_eval=n_eval, n_skipped=len(feats.skipped), epochs=len(history), plots_time_s=round(time.time() - t_plots, 2))
+    write_json(out_dir / "run.json", info)
+    write_run_report(out_dir, items=items)
+    return info
+
+
+def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluator, reducer, clusterer,
+                  baselines) -> dict:
+    """One fold: standardise on its training split, train the model, embed the evaluated items with the
+    model and the baselines, reduce, cluster and score each representation."""
+    train, val, ev = select(items, "train"), select(items, "val"), fold.eval_mask
+    if train.sum() < 2 or ev.sum() < 2:
+        raise UserError(f"too few items after splitting: {train.sum()} train, {ev.sum()} evaluated "
+                        f"(eval.protocol={evaluator.protocol}{', fold ' + fold.name if fold.name else ''})")
+    X = feats.X.astype(np.float32) if feats.scaled else standardize(feats.X, train)
 
     # 3. model (conditional models get their label vectors; they are flagged and never scored on them)
     seed_everything(cfg.seed)
     model = instantiate(cfg.model, _partial_=True)(input_shape=X.shape[1:], data_info=data_info)
     C = model.conditions(items)
     trainer = instantiate(cfg.trainer)
+    trainer.data_identity = text_digest(comparable({k: OmegaConf.to_container(cfg[k], resolve=True)
+                                                      for k in ("data", "split", "features")}) + fold.name)
     history = trainer.fit(model, X[train], X[val], *(None, None) if C is None else (C[train], C[val]),
-                          out_dir=out_dir)
-    history.to_csv(out_dir / "history.csv", index=False)
+                          out_dir=fold.out_dir)
     held_name = held_out_split(items) or "val"  # diagnostics on held-out clips
     held = select(items, held_name)
-    trainer.diagnostics(model, X[held], None if C is None else C[held], out_dir=out_dir, split=held_name)
+    trainer.diagnostics(model, X[held], None if C is None else C[held], out_dir=fold.out_dir, split=held_name)
     uses_labels = tuple(dict.fromkeys(feats.uses_labels + tuple(model.uses_labels)))
-    model_name = choices.get("model", type(model).__name__.lower())
 
-    # 4. representations of the evaluated items: the model's latents and same-run baselines
-    flat = X.reshape(len(X), -1)
-    reps = {model_name: ("latent", trainer.embed(model, X[ev], None if C is None else C[ev]), uses_labels)}
-    if cfg.baselines.raw:
-        reps["raw"] = ("raw", flat[ev], feats.uses_labels)
-    if cfg.baselines.pca:
-        n_pca = min(cfg.baselines.pca_components, flat.shape[1], int(train.sum()))
-        pca = PCA(n_pca, random_state=cfg.seed).fit(flat[train])
-        reps["pca"] = (f"pca-{n_pca}", pca.transform(flat[ev]), feats.uses_labels)
-    if cfg.baselines.ae and model_name != "ae":
-        from vae_cluster.models.ae import AE
-
-        seed_everything(cfg.seed)  # the baseline does not depend on how much RNG the model used
-        ae = AE(X.shape[1:], latent_dim=model.latent_dim, data_info=data_info) if X.ndim == 2 else None
-        if ae is not None:
-            instantiate(cfg.trainer, progress=False).fit(ae, X[train], X[val])
-            reps["ae"] = ("latent", trainer.embed(ae, X[ev]), feats.uses_labels)
-        else:
-            log.warning("baselines.ae skipped: the AE baseline needs vector features, got shape %s", X.shape[1:])
+    # 4. representations of the evaluated items: the model's latents (and its extra views), then baselines
+    C_ev = None if C is None else C[ev]
+    Z = trainer.embed(model, X[ev], C_ev)
+    reps = {model_name: Representation("latent", Z, uses_labels, model.cluster_assignments(Z))}
+    for view, Zv in trainer.embed_views(model, X[ev], C_ev).items():
+        reps[f"{model_name}:{view}"] = Representation(f"latent:{view}", Zv, uses_labels)
+    reps.update(baselines.represent(X, train, val, ev, model=model, data_info=data_info,
+                                    uses_labels=feats.uses_labels,
+                                    make_trainer=lambda: instantiate(cfg.trainer, progress=False)))
 
     # 5. reduce, cluster, score
-    if hasattr(clusterer, "bind_model"):
-        clusterer.bind_model(model, model_name)
     eval_items = items[ev].reset_index(drop=True)
-    label_cols = [c for c in ("genre", "language", "artist") if c in eval_items and (eval_items[c] != "").any()]
+    label_cols = [c for c in LABELS if c in eval_items and (eval_items[c] != "").any()]
     label_cols += [t for t in evaluator.targets if t not in label_cols]
     rows, assign = [], eval_items[["id", "song_id", "split", *label_cols]].copy()
     done: dict[str, Representation] = {}
-    for method, (space, R, labels_used) in reps.items():
+    for method, rep in reps.items():
         red = clone(reducer)
-        Rr = red.fit_transform(R)
-        m_rows, clusters = evaluator.evaluate(method, red.space_name(space), Rr, eval_items, clusterer, labels_used,
-                                              full=R, full_space=space)
-        rows += m_rows
+        Rr = red.fit_transform(rep.Z)
+        space = red.space_name(rep.space)
+        m_rows, clusters = evaluator.evaluate(method, space, Rr, eval_items, clusterer, rep.uses_labels,
+                                              full=rep.Z, full_space=rep.space, own_labels=rep.own_labels)
+        rows += [{**r, "fold": fold.name} for r in m_rows]
         for target, lab in clusters.items():
             assign[f"{method}|{target}"] = lab  # -1 = noise (density clusterers)
-        done[method] = Representation(red.space_name(space), Rr, clusters, labels_used)
-
-    metrics = tidy(rows)
-    metrics.insert(0, "cluster", choices.get("cluster", ""))
-    metrics.insert(0, "model", model_name)
-    metrics.to_csv(out_dir / "metrics.csv", index=False)
-    write_metrics_md(metrics, out_dir / "metrics.md",
-                     f"Clustering metrics: {model_name} · reduce={choices.get('reduce', '')} · "
-                     f"cluster={choices.get('cluster', '')} · eval.split={evaluator.split}")
-    assign.to_csv(out_dir / "assignments.csv", index=False)
-
-    # 6. figures and report
-    art = RunArtifacts(out_dir, model_name, model, trainer, items, ev, X, C, list(evaluator.targets), done,
-                       history, metrics)
-    t_plots = time.time()
-    plotter.plot_run(art)
-    info.update(status="complete", device=str(trainer.device), wall_time_s=round(time.time() - t0, 2),
-                n_items=len(items), n_eval=int(ev.sum()), n_skipped=len(feats.skipped), epochs=len(history),
-                plots_time_s=round(time.time() - t_plots, 2))
-    write_json(out_dir / "run.json", info)
-    write_run_report(out_dir, items=items)
-    return info
+        done[method] = Representation(space, Rr, rep.uses_labels, rep.own_labels, clusters)
+    return {"rows": rows, "history": history, "model": model, "trainer": trainer, "X": X, "C": C, "reps": done,
+            "assignments": assign}

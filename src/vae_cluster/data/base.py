@@ -19,6 +19,8 @@ import pandas as pd
 from vae_cluster.data.windowing import check_window_options, window_items
 from vae_cluster.utils.errors import UserError
 
+#: the label columns every items table has (empty string = unknown); targets are chosen among them
+LABELS = ("genre", "language", "artist")
 ITEM_COLUMNS = ["id", "path", "song_id", "artist", "language", "genre", "lyrics", "offset", "duration"]
 TEXT_COLUMNS = ["id", "path", "song_id", "artist", "language", "genre", "lyrics"]
 

@@ -23,11 +23,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from vae_cluster.data.base import LABELS
 from vae_cluster.evaluation.metrics import (CHANCE, EXTERNAL, INTERNAL, external_metrics, internal_metrics,
                                             majority_purity, Permuter, permutation_chance)
 from vae_cluster.utils.errors import UserError
 
-LABELS = ("genre", "language", "artist")
 
 #: column order of metrics.csv
 COLUMNS = ["method", "space", "target", "level", "k", "k_requested", "n_classes", "n_items", "coverage",
@@ -55,7 +55,13 @@ def tidy(rows: list[dict]) -> pd.DataFrame:
 class Evaluator:
     def __init__(self, targets=("genre", "language"), levels=("clip", "song"), split: str = "test",
                  n_permutations: int = 100, shuffled_control: bool = True, seed: int = 0,
-                 permutation_unit: str = "song", unreduced_internal: bool = True):
+                 permutation_unit: str = "song", unreduced_internal: bool = True, protocol: str = "all",
+                 folds: int = 5):
+        if protocol not in ("all", "holdout", "cv"):
+            raise UserError(f"eval.protocol={protocol!r}: choose from all, holdout, cv")
+        if protocol == "cv" and (isinstance(folds, bool) or not str(folds).isdigit() or int(folds) < 2):
+            raise UserError(f"eval.folds={folds!r} must be an integer >= 2")
+        self.protocol, self.folds = protocol, int(folds)
         bad = [lv for lv in levels if lv not in ("clip", "song")]
         if bad:
             raise UserError(f"eval.levels: unknown level '{bad[0]}'; choose from clip, song")

@@ -62,7 +62,7 @@ def _best(df: pd.DataFrame, col: str) -> set:
     groups = eligible.groupby("space") if col in INTERNAL else [("", eligible)]
     best = set()
     for _, g in groups:
-        vals = pd.to_numeric(g[col], errors="coerce").dropna()
+        vals = pd.to_numeric(g[col].astype(str).str.split(" ").str[0], errors="coerce").dropna()
         if len(vals) < 2 or vals.nunique() < 2:
             continue
         target = vals.max() if HIGHER_IS_BETTER[col] else vals.min()
@@ -89,10 +89,11 @@ def summary_lines(df: pd.DataFrame, metric: str = "nmi") -> list[str]:
         return []
     lines = []
     for (target, level), g in df.groupby(["target", "level"], sort=False):
-        g = g[~g["_not_scored"] & pd.to_numeric(g[metric], errors="coerce").notna()]
+        key = pd.to_numeric(g[metric].astype(str).str.split(" ").str[0], errors="coerce")
+        g = g.assign(_key=key)[~g["_not_scored"] & key.notna()]
         if not len(g):
             continue
-        g = g.sort_values(metric, ascending=False)
+        g = g.sort_values("_key", ascending=False)
         parts = []
         for _, r in g.iterrows():
             extra = (f" (chance {r['chance_nmi']:.3f}, p={r['p_nmi']:.3f})"
@@ -100,13 +101,48 @@ def summary_lines(df: pd.DataFrame, metric: str = "nmi") -> list[str]:
             cov = r.get("coverage")
             if pd.notna(cov) and float(cov) < 1:
                 extra = extra[:-1] + f", coverage {float(cov):.2f})" if extra else f" (coverage {float(cov):.2f})"
-            parts.append(f"{r['method']} {r[metric]:.3f}{extra}")
+            value = r[metric] if isinstance(r[metric], str) else f"{r[metric]:.3f}"
+            parts.append(f"{r['method']} {value}{extra}")
         lines.append(f"- **{target} · {level}** ({metric.upper()}): " + "; ".join(parts))
     return (["## Summary", ""] + lines + [""]) if lines else []
 
 
+FOLD_KEYS = ["model", "cluster", "protocol", "method", "space", "target", "level"]
+
+
+def summarise_folds(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per-fold rows plus, per method x target x level, a `mean` and a `std` row over the folds."""
+    folds = metrics[~metrics["fold"].isin(["mean", "std"])]
+    keys = [k for k in FOLD_KEYS if k in folds]
+    numeric = [c for c in folds.columns if c not in keys and c != "fold" and
+               pd.api.types.is_numeric_dtype(folds[c])]
+    out = [metrics]
+    for stat in ("mean", "std"):
+        agg = folds.groupby(keys, sort=False, dropna=False)[numeric].agg(stat).reset_index()
+        notes = folds.groupby(keys, sort=False, dropna=False)["note"].agg(
+            lambda v: "; ".join(dict.fromkeys(n for x in v for n in str(x).split("; ") if n))).reset_index()
+        agg = agg.merge(notes, on=keys, how="left")
+        agg["fold"] = stat
+        agg["n_folds"] = folds.groupby(keys, sort=False, dropna=False).size().to_numpy()
+        out.append(agg)
+    return pd.concat(out, ignore_index=True).reindex(columns=list(metrics.columns) + ["n_folds"])
+
+
+def _fold_view(df: pd.DataFrame) -> pd.DataFrame:
+    """Under cv: the mean rows, external metrics shown as 'mean ± std' over the folds."""
+    if "fold" not in df or not (df["fold"] == "mean").any():
+        return df
+    mean = df[df["fold"] == "mean"].reset_index(drop=True)
+    std = df[df["fold"] == "std"].reset_index(drop=True)
+    mean = mean.astype({c: object for c in EXTERNAL if c in mean})
+    for c in EXTERNAL:
+        if c in mean and c in std:
+            mean[c] = [f"{m:.3f} ± {s:.3f}" if pd.notna(m) else m for m, s in zip(mean[c], std[c])]
+    return mean
+
+
 def metrics_markdown(metrics: pd.DataFrame, title: str = "Clustering metrics") -> str:
-    df = metrics.copy().reset_index(drop=True)
+    df = _fold_view(metrics.copy()).reset_index(drop=True)
     if "note" not in df:
         df["note"] = ""
     df["note"] = df["note"].fillna("")

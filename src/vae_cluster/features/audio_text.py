@@ -16,6 +16,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from vae_cluster.data.base import LABELS
 from vae_cluster.features.base import AudioFeatureSet, check_finite
 from vae_cluster.features.text_encoders import embed_texts, make_encoder
 from vae_cluster.utils.errors import UserError
@@ -92,7 +93,7 @@ class AudioText(AudioFeatureSet):
                 raise UserError("features.fit_on=train needs at least 3 training items with audio_text descriptors")
             fit = np.ones(len(kept), bool)
         table, thresholds = self.describe(feats.X.astype(np.float64), fit)
-        labels = {str(v).lower() for c in ("genre", "language") if c in kept for v in kept[c].unique() if v}
+        labels = {str(v).lower() for c in LABELS if c != "artist" and c in kept for v in kept[c].unique() if v}
         for s in dict.fromkeys(table["sentence"]):
             leaked = label_words_in(s, labels | LABEL_WORDS)
             if leaked:

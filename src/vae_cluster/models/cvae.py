@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from vae_cluster.data.base import LABELS
 from vae_cluster.models.vae import VAE
 from vae_cluster.utils.errors import UserError
 
-LABELS = ("genre", "language", "artist")
 
 
 class CVAE(VAE):
