@@ -107,6 +107,25 @@ def test_resume_refuses_a_checkpoint_of_another_config(tmp_path):
         Trainer(**{**KW, "lr": 0.01, "resume": True}).fit(make("vae"), Xt, Xv, out_dir=tmp_path)
 
 
+def test_resume_refuses_a_checkpoint_trained_on_other_data(tmp_path):
+    Xt, Xv = data()
+    first = Trainer(**{**KW, "max_epochs": 2})
+    first.data_identity = "songs_en_de|split0|mfcc_stats"
+    first.fit(make("vae"), Xt, Xv, out_dir=tmp_path)
+    again = Trainer(**{**KW, "resume": True})
+    again.data_identity = "gtzan_mini|split0|mfcc_stats"
+    with pytest.raises(UserError, match="different data set, split or features.*differs in: data"):
+        again.fit(make("vae"), Xt, Xv, out_dir=tmp_path)
+
+
+def test_trainer_settings_have_one_home_and_name_bad_keys():
+    from vae_cluster.training.settings import TrainerSettings
+
+    assert Trainer().max_epochs == TrainerSettings().max_epochs
+    with pytest.raises(UserError, match="unexpected keyword argument 'lrr'"):
+        Trainer(lrr=0.1)
+
+
 def test_resume_without_checkpoint_trains_from_scratch(tmp_path, caplog):
     Xt, Xv = data()
     h = Trainer(**{**KW, "max_epochs": 2, "resume": True}).fit(make("vae"), Xt, Xv, out_dir=tmp_path)

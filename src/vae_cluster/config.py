@@ -73,11 +73,12 @@ def check_overrides(overrides: list[str], conf: Path) -> None:
     except HydraException as err:
         raise UserError(f"cannot parse overrides: {str(err).splitlines()[0]}") from None
     user = [(o, o.input_line) for o in parsed if not o.key_or_group.startswith("hydra")]
+    roots = [conf, *search_paths(parsed)]  # hydra.searchpath=[file://...]: config groups of plug-ins
     for o, line in user:  # a group option that does not exist: name the valid ones
         group = o.key_or_group.split("@")[0]
-        if (conf / group).is_dir() and not o.is_delete():
+        if any((r / group).is_dir() for r in roots) and not o.is_delete():
             values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
-            valid = sorted(p.stem for p in (conf / group).glob("*.yaml"))
+            valid = sorted({p.stem for r in roots for p in (r / group).glob("*.yaml")})
             for v in values:
                 if v not in valid and v != "null":
                     raise UserError(f"unknown {group} option '{v}'; valid options: {', '.join(valid)}")
@@ -90,32 +91,102 @@ def check_overrides(overrides: list[str], conf: Path) -> None:
             combos.add(tuple(v if j == i else cc[0] for j, cc in enumerate(choices)))
     # Hydra's own groups (hydra/launcher=joblib|submitit_slurm|slurm_gpu...): the option must exist
     hydra_groups = [o.input_line for o in parsed if o.key_or_group.startswith("hydra/") and not o.is_sweep_override()]
+    extra = [o.input_line for o in parsed if o.key_or_group == "hydra.searchpath"]
+    hydra_dirs = [o.input_line for o in parsed if o.key_or_group in ("hydra.run.dir", "hydra.sweep.dir")]
+    combos = {(*extra, *c) for c in combos}
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
             if hydra_groups:
                 try:
-                    hydra_compose("config", overrides=hydra_groups, return_hydra_config=True)
+                    hydra_compose("config", overrides=[*extra, *hydra_groups], return_hydra_config=True)
                 except (HydraException, OmegaConfBaseException) as err:
                     raise UserError(" ".join(str(err).split()).split(" Config search path")[0][:400]) from None
             for combo in itertools.islice(combos, 64):
                 try:
-                    cfg = hydra_compose("config", overrides=list(combo))
+                    cfg = hydra_compose("config", overrides=[*combo, *hydra_dirs], return_hydra_config=True)
                 except (HydraException, OmegaConfBaseException) as err:
                     raise UserError(describe_error(err)) from None
+                check_output_dirs(cfg, [o.key_or_group for o in parsed])
                 validate(cfg)
     finally:
         GlobalHydra.instance().clear()
 
 
-def validate(cfg) -> None:
-    """Values every run needs, checked before any data is loaded."""
+def check_output_dirs(cfg, keys: list[str]) -> None:
+    """hydra.run.dir / hydra.sweep.dir given by the user must be creatable (one line, before any work)."""
+    import os
+
     from omegaconf import OmegaConf
+
+    for key in ("hydra.run.dir", "hydra.sweep.dir"):
+        if key not in keys:
+            continue
+        path = Path(str(OmegaConf.select(cfg, key))).absolute()
+        parent = path
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise UserError(f"{key}={path}: '{parent}' is a file, not a folder")
+        if not os.access(parent, os.W_OK | os.X_OK) or str(parent).startswith(("/proc", "/sys")):
+            raise UserError(f"{key}={path}: cannot create folders under '{parent}' (not writable)")
+
+
+def search_paths(parsed) -> list[Path]:
+    """Folders added with hydra.searchpath=[file://<dir>, ...] (plug-in config groups)."""
+    out = []
+    for o in parsed:
+        if o.key_or_group == "hydra.searchpath":
+            value = o.value()
+            for v in value if isinstance(value, list) else [value]:
+                v = str(v)
+                if v.startswith("file://"):
+                    out.append(Path(v[len("file://"):]))
+    return out
+
+
+def validate(cfg) -> None:
+    """Values every run needs, checked before any data is loaded: integers where integers are needed, and
+    every group's values against the type annotations of the class it builds (`model.latent_dim=abc`)."""
+    from omegaconf import DictConfig, OmegaConf
 
     for key in ("seed", "split.seed"):
         value = OmegaConf.select(cfg, key)
         if value is not None and (isinstance(value, bool) or not _is_int(value)):
             raise UserError(f"{key}={value!r} must be an integer")
+    for group, node in cfg.items():
+        if isinstance(node, DictConfig) and "_target_" in node:
+            check_types(str(group), OmegaConf.to_container(node, resolve=True))
+
+
+def check_types(group: str, node: dict) -> None:
+    """UserError naming the key when a value cannot be what the target's __init__ annotation says."""
+    import typing
+
+    from hydra.utils import get_class
+
+    try:
+        cls = get_class(node["_target_"])
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # noqa: BLE001 - unresolvable annotations or target: instantiation will say more
+        return
+    for key, value in node.items():
+        want = hints.get(key)
+        if key.startswith("_") or value is None or want is None:
+            continue
+        kinds = {a for a in typing.get_args(want)} or {want}
+        if float in kinds and not _is_number(value) and kinds <= {float, int, type(None)}:
+            raise UserError(f"{group}.{key}={value!r} must be a number")
+        if kinds <= {int, type(None)} and int in kinds and (isinstance(value, bool) or not _is_int(value)):
+            raise UserError(f"{group}.{key}={value!r} must be an integer")
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+        return not isinstance(value, bool)
+    except (TypeError, ValueError):
+        return False
 
 
 def _is_int(value) -> bool:
@@ -127,6 +198,12 @@ def _is_int(value) -> bool:
 
 def describe_error(err: Exception) -> str:
     msg = " ".join(str(err).split())
+    cause = " ".join(str(err.__cause__ or "").split())
+    if msg.startswith("Error merging override") and "could not be converted" in cause:
+        key = cause.split("full_key:")[1].split()[0] if "full_key:" in cause else msg.split()[-1]
+        kind = cause.split("converted to ")[1].split()[0].lower() if "converted to " in cause else "a valid value"
+        value = msg.split("=", 1)[1] if "=" in msg else ""
+        return f"{key}={value!r} must be {'an' if kind[0] in 'aeiou' else 'a'} {kind}"
     if "Key '" in msg and "is not in struct" in msg or "Could not override" in msg:
         key = msg.split("Could not override '")[1].split("'")[0] if "Could not override '" in msg else msg
         if "could not be converted" in msg or "Value '" in msg and "of type" in msg:

@@ -60,6 +60,12 @@ class BaseClusterer(BaseEstimator, ClusterMixin):
     space_: str | None = None
 
     def __init__(self, n_clusters: int | None = None, random_state: int = 0):
+        if n_clusters is not None and n_clusters != "auto":  # checked when built, before any data is loaded
+            try:
+                check_k(n_clusters, 2**31)
+            except UserError:
+                raise UserError(f"cluster.n_clusters={n_clusters!r} must be an integer >= 2 (or null: the number "
+                                f"of classes of each target)") from None
         self.n_clusters = n_clusters
         self.random_state = random_state
 

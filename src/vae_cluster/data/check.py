@@ -69,7 +69,7 @@ def build_report(items: pd.DataFrame, dataset, cfg, fast: bool = False) -> tuple
     from vae_cluster.data.splits import assign_splits
 
     lines, facts = [], {}
-    root = getattr(dataset, "root", None)
+    root = dataset.root
     artists = items.loc[items["artist"] != "", "artist"].nunique()
     facts.update(dataset=dataset.name, root=str(root), items=len(items), songs=int(items["song_id"].nunique()),
                  artists=int(artists))

@@ -51,10 +51,11 @@ class PCAReducer(Identity):
     def __init__(self, n_components: int = 10, scale: bool = False, random_state: int = 0):
         super().__init__(scale)
         self.n_components, self.random_state = n_components, random_state
+        self.n_components_ = n_components  # until fitted: as asked
 
     @property
     def tag(self):
-        return f"pca-{getattr(self, 'n_components_', self.n_components)}"
+        return f"pca-{self.n_components_}"
 
     def _reducer(self):
         return PCA(n_components=self.n_components_, random_state=self.random_state)
