@@ -134,7 +134,7 @@ def test_vade_predicts_valid_clusters_after_gmm_init():
     torch.manual_seed(0)
     X, labels = structured((36,))
     model = VaDE((36,), latent_dim=4, pretrain_epochs=4, data_info=INFO)
-    assert model.predicts_clusters and model.n_components == 3 == model.n_clusters  # K from genre classes
+    assert model.cluster_assignments(np.zeros((2, model.latent_dim))) is not None and model.n_components == 3 == model.n_clusters  # K from genre classes
     trainer, hist = train(model, X, epochs=6)
     assert list(hist["stage"]) == ["pretrain"] * 4 + ["train"] * 6
     assert bool(model.gmm_initialized)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from conftest import TINY, run_cli
+from vae_cluster.models.base import BaseVAE
 from vae_cluster.pipeline import Representation, RunArtifacts
 from vae_cluster.plots.plotter import KINDS, Plotter
 
@@ -15,16 +16,14 @@ EXPECTED = ("latent_{m}.png", "clusters_{m}.png", "confusion_{m}.png", "dendrogr
             "reconstructions.png", "latent_correlation.png")
 
 
-class TinyModel(nn.Module):
-    """Stands in for any BaseVAE: encode -> (mu, logvar), forward -> {'recon', ...}, any input shape."""
+class TinyModel(BaseVAE):
+    """A minimal BaseVAE: encode -> (mu, logvar), forward -> {'recon', ...}, any input shape."""
 
     def __init__(self, input_shape, latent_dim=4, cond_dim=0):
-        super().__init__()
-        self.input_shape = tuple(input_shape)
+        super().__init__(input_shape, latent_dim)
         d = int(np.prod(input_shape))
         self.enc = nn.Linear(d + cond_dim, 2 * latent_dim)
         self.dec = nn.Linear(latent_dim + cond_dim, d)
-        self.latent_dim = latent_dim
 
     def encode(self, x, cond=None):
         h = x.flatten(1) if cond is None else torch.cat([x.flatten(1), cond], 1)
@@ -57,10 +56,8 @@ class TinyMultimodal(TinyModel):
         mu, logvar = self.encode(x)
         return {"recon": self.dec(mu).view(-1, 1, 4, 5), "mu": mu, "logvar": logvar, "z": mu}
 
-    def reconstruct_input(self, x, out):
-        rec = x.clone()
-        rec[:, :20] = out["recon"].flatten(1)
-        return rec
+    def reconstruction_view(self, x, out):
+        return self.split(x)[0], out["recon"], f"{self.audio_block} block"
 
 
 class TinyTrainer:
@@ -89,7 +86,7 @@ def artifacts(tmp_path, shape=(12,), n=40, clusters=None, targets=("genre", "lan
     hist = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [3.0, 2.0, 1.5], "train_recon": [2.5, 1.6, 1.2],
                          "train_kl": [0.5, 0.4, 0.3], "val_loss": [3.1, 2.2, 1.9], "val_recon": [2.6, 1.8, 1.5],
                          "val_kl": [0.5, 0.4, 0.4], "kl_weight": [0.5, 1.0, 1.0]}) if history else pd.DataFrame()
-    rep = Representation("latent", Z, clusters, ("language",) if conditional else ())
+    rep = Representation("latent", Z, ("language",) if conditional else (), clusters=clusters)
     return RunArtifacts(tmp_path, "tiny", model, TinyTrainer(), items, ev, X, C, list(targets), {"tiny": rep},
                         hist, pd.DataFrame())
 
