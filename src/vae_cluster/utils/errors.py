@@ -7,3 +7,8 @@ class UserError(Exception):
 
 class AudioError(Exception):
     """One audio file could not be used (corrupt, empty, too short); the item is skipped and listed."""
+
+
+class TransientAudioError(AudioError):
+    """The file could not be read this time (permissions, an I/O error on a network share): the item is
+    skipped like any AudioError, but the failure is never cached, so a later run tries the file again."""
