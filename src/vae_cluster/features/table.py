@@ -1,9 +1,8 @@
 """`table`: the precomputed feature columns (`feat:*`) of a feature-table data set as the feature matrix.
 
 Rows with a missing, non-finite or too large (beyond float32) value are skipped and listed (reason names
-the columns); the run
-stops above `max_bad_fraction`, like audio features. `columns`: optional list of column names (without
-the `feat:` prefix) or glob patterns, e.g. [mfcc*] to use the MFCC statistics only.
+the columns); the run stops above `max_bad_fraction`, like audio features. `columns`: optional list of
+column names (without the `feat:` prefix) or glob patterns, e.g. [mfcc*] to use the MFCC statistics only.
 """
 from __future__ import annotations
 
