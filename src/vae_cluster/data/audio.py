@@ -41,6 +41,15 @@ def plain_reason(err: Exception) -> str:
     return f"unreadable audio ({text.rstrip('.')})"
 
 
+def audio_error(err: Exception) -> AudioError:
+    """Our AudioError for a decoder's exception: transient when the OS refused (permissions, I/O error,
+    libsndfile's 'System error'), so that the failure is not cached."""
+    if isinstance(err, OSError) or "system error" in str(err).lower():
+        why = err.strerror if isinstance(err, OSError) and err.strerror else "system error"
+        return TransientAudioError(f"cannot read the file now ({why}); it will be tried again next run")
+    return AudioError(plain_reason(err))
+
+
 def check_file(path: str) -> None:
     """AudioError for the cheap cases: no path, missing file, folder, empty file; TransientAudioError
     when the file exists but cannot be opened now (permissions, I/O error)."""
@@ -58,8 +67,7 @@ def check_file(path: str) -> None:
         with open(path, "rb") as f:
             f.read(1)
     except OSError as err:
-        raise TransientAudioError(f"cannot read the file now ({err.strerror or type(err).__name__}); "
-                                  f"it will be tried again next run") from None
+        raise audio_error(err) from None
 
 
 def audio_info(path: str) -> sf._SoundFileInfo:
@@ -68,9 +76,7 @@ def audio_info(path: str) -> sf._SoundFileInfo:
     try:
         info = sf.info(path)
     except Exception as err:  # soundfile raises several types for broken files
-        if "system error" in str(err).lower():  # the OS refused: may work next time
-            raise TransientAudioError("cannot read the file now (system error); it will be tried again next run") from None
-        raise AudioError(plain_reason(err)) from None
+        raise audio_error(err) from None
     if info.frames <= 0 or info.samplerate <= 0:
         raise AudioError("no audio frames in file")
     return info
@@ -101,7 +107,7 @@ def read_audio(path: str, sr: int = 22050, offset: float = 0.0, duration: float 
     try:
         y, native = sf.read(path, start=start, stop=stop, dtype="float32", always_2d=True)
     except Exception as err:
-        raise AudioError(plain_reason(err)) from None
+        raise audio_error(err) from None
     if y.size == 0:
         raise AudioError("no audio samples (empty file or offset past the end)")
     declared = declared_frames(info)
