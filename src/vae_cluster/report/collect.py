@@ -105,10 +105,10 @@ def read_run_json(path: Path) -> tuple[dict, str]:
     return info, ""
 
 
-def read_metrics(path: Path, info: dict) -> tuple[pd.DataFrame | None, str]:
-    """(metrics, '') of a complete run, or (None, why not). A run.json with `metrics_rows`/`metrics_sha256`
-    (see utils.runinfo.metrics_fingerprint) must match the file; an older run.json without them is accepted
-    when every row has all the header's fields and the file ends with a newline."""
+def read_metrics(path: Path, info: dict, required=METRICS_REQUIRED) -> tuple[pd.DataFrame | None, str]:
+    """(metrics, '') of a complete run, or (None, why not). It must have the `required` columns. With
+    `metrics_sha256` in run.json (utils.runinfo.metrics_fingerprint) the file must match it; an older
+    run.json is accepted when every row has all the header's fields and the file ends with a newline."""
     try:
         blob = path.read_bytes()
     except OSError:
@@ -121,7 +121,7 @@ def read_metrics(path: Path, info: dict) -> tuple[pd.DataFrame | None, str]:
     if not rows:
         return None, "metrics.csv is empty"
     header, body = rows[0], rows[1:]
-    missing = [c for c in METRICS_REQUIRED if c not in header]
+    missing = [c for c in required if c not in header]
     if missing:
         return None, f"metrics.csv lacks column(s) {', '.join(missing)} (has: {', '.join(header[:6])})"
     if "metrics_sha256" in info:

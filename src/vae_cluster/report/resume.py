@@ -38,7 +38,7 @@ def completed_result(out_dir: Path, cfg) -> dict | None:
     info, damaged = read_run_json(out_dir / "run.json")
     if damaged or info.get("status") != "complete":
         return None
-    _, damaged = read_metrics(out_dir / "metrics.csv", info)
+    _, damaged = read_metrics(out_dir / "metrics.csv", info, required=())
     if damaged:
         log.info("re-running %s: %s", out_dir, damaged)
         return None
