@@ -95,6 +95,13 @@ def make_same_stem(root: Path) -> None:
     tone(root / "twin.mp3", seconds=1.0, freq=700, sr=22050, format="MP3")
 
 
+def make_gtzan_twins(root: Path) -> None:
+    for g, f0 in (("blues", 300), ("rock", 900)):
+        for i in range(2):
+            tone(root / "genres_original" / g / f"{g}.0000{i}.wav", freq=f0 + 40 * i)
+    tone(root / "genres_original" / "blues" / "blues.00000.au", freq=555, format="AU", subtype="PCM_16")
+
+
 def feature_table(root: Path, rows: list[dict], name: str = "t.csv") -> None:
     pd.DataFrame(rows).to_csv(root / name, index=False)
 
@@ -223,6 +230,9 @@ CASES = [
          make_outside), SONGS, code=2, message="every file listed in", kept=None),
     Case("same stem, two extensions: two items", with_files(songs("twin.wav,en,pop,x", "twin.mp3,bn,rock,x"),
          make_same_stem), SONGS, kept=14),
+    Case("gtzan: same stem .wav and .au: two items", make_gtzan_twins, ["data=gtzan", "data.root={root}",
+         "features.n_jobs=1", "features.progress=false"], kept=5,
+         good=("blues.00000.wav", "blues.00000.au", "blues.00001", "rock.00000", "rock.00001")),
     Case("file listed twice", songs("en_pop_0.wav,en,pop,again"), SONGS, code=2,
          message="lists 'en_pop_0' more than once (lines [2, 14])", kept=None),
     # metadata text

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from vae_cluster.data.base import DROPPED_COLUMNS, Dataset, outside_root
+from vae_cluster.data.naming import file_ids
 from vae_cluster.utils.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -109,8 +110,9 @@ class SongsFolder(Dataset):
         if meta.empty:
             raise UserError(f"'{meta_path}' lists no files")
         files = meta[self.columns["filename"]].astype(str).str.strip()
+        ids = iter(file_ids([f for f in files if f]))
         df = pd.DataFrame({"path": [str(self.root / f) if f else "" for f in files],
-                           "id": file_ids(files, meta["line"])})
+                           "id": [next(ids) if f else f"row{n}" for f, n in zip(files, meta["line"])]})
         for ours in ("language", "genre", "lyrics", "artist", "title", "song_id"):
             col = self.columns[ours]
             df[ours] = meta[col].astype(str).str.strip().values if col in meta.columns else ""
@@ -167,13 +169,3 @@ class SongsFolder(Dataset):
                               f"({label}); they form their own '' class", stacklevel=3)
         df["notes"] = notes.str.strip("; ").values
 
-
-def file_ids(files: pd.Series, lines: pd.Series) -> list[str]:
-    """Item ids: the file name without extension; with it where two files share the stem (a.wav, a.mp3);
-    `row<line>` for an empty file name."""
-    stems = [Path(f).with_suffix("").as_posix() if f else f"row{n}" for f, n in zip(files, lines)]
-    names = [Path(f).as_posix() if f else s for f, s in zip(files, stems)]
-    by_stem: dict[str, set] = {}
-    for s, n in zip(stems, names):
-        by_stem.setdefault(s, set()).add(n)
-    return [n if len(by_stem[s]) > 1 else s for s, n in zip(stems, names)]
