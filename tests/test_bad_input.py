@@ -95,6 +95,12 @@ def make_same_stem(root: Path) -> None:
     tone(root / "twin.mp3", seconds=1.0, freq=700, sr=22050, format="MP3")
 
 
+def make_windows_export(root: Path) -> None:
+    tone(root / "sub" / "win.wav", freq=321)
+    lines = [HEADER, *good_rows(root), "", "sub\\win.wav,en,pop,x", ""]
+    (root / "metadata.csv").write_bytes("\r\n".join(lines).encode("utf-8-sig"))
+
+
 def make_gtzan_twins(root: Path) -> None:
     for g, f0 in (("blues", 300), ("rock", 900)):
         for i in range(2):
@@ -241,6 +247,8 @@ CASES = [
     Case("row with too few fields", songs("bad_few.wav,en"), SONGS, message="lines 14); skipped"),
     Case("quoted comma is fine", with_files(songs('bad_quoted.wav,en,pop,"la, la"'),
          lambda r: tone(r / "bad_quoted.wav", freq=333)), SONGS, kept=13),
+    Case("Windows export: BOM, CRLF, blank lines, backslash paths", make_windows_export, SONGS, kept=13,
+         good=(*GOOD, "sub/win")),
     Case("non-UTF-8 lyrics replaced, noted", lambda r: (songs()(r), tone(r / "bad_latin.wav", freq=444),
          open(r / "metadata.csv", "ab").write(b"bad_latin.wav,en,pop,caf\xe9\n")), SONGS,
          message="1 row(s) are not valid utf-8-sig", kept=13, note="invalid utf-8-sig text replaced in: lyrics"),
@@ -295,6 +303,12 @@ CASES = [
          step="report", kept=2, message="damaged: {root}/2 (metrics.csv is truncated"),
     Case("report: legacy run.json, complete metrics.csv", runs(fingerprint=False), step="report", kept=3,
          message="3 complete"),
+    Case("report: run.json holds a list", runs(lambda p: (p / "run.json").write_text("[1, 2]")), step="report",
+         kept=2, message="damaged: {root}/2 (run.json does not hold a JSON object)"),
+    Case("report: metrics.csv empty", runs(lambda p: (p / "metrics.csv").write_text("")), step="report", kept=2,
+         message="damaged: {root}/2 (metrics.csv is empty)"),
+    Case("report: every run damaged", runs(lambda p: [other_columns(p.parent / str(i)) for i in range(3)]),
+         step="report", kept=0, message="no complete runs to rank", files=("runs.csv",)),
     Case("report: metrics.csv missing", runs(lambda p: (p / "metrics.csv").unlink()), step="report", kept=2,
          message="damaged: {root}/2 (status complete but metrics.csv is missing)"),
     # end to end

@@ -27,7 +27,8 @@ class SongsFolder(Dataset):
     and lists them in skipped.csv (the run stops above features.max_bad_fraction). Dropped here, with one
     warning each and listed in `dropped`: rows with the wrong number of fields (an unquoted comma), and
     paths outside the root (`../`, absolute) unless `allow_outside_root`. Ids are the file names without
-    extension, or with it where two files differ only in extension.
+    extension, or with it where two files differ only in extension. Backslashes in file names are read
+    as folder separators (metadata written on Windows).
     """
 
     name = "songs"
@@ -109,7 +110,7 @@ class SongsFolder(Dataset):
                                 f"columns are: {', '.join(meta.columns[:-1])}); map it with data.columns.{ours}=<name>")
         if meta.empty:
             raise UserError(f"'{meta_path}' lists no files")
-        files = meta[self.columns["filename"]].astype(str).str.strip()
+        files = meta[self.columns["filename"]].astype(str).str.strip().str.replace("\\", "/")  # Windows paths
         ids = iter(file_ids([f for f in files if f]))
         df = pd.DataFrame({"path": [str(self.root / f) if f else "" for f in files],
                            "id": [next(ids) if f else f"row{n}" for f, n in zip(files, meta["line"])]})
