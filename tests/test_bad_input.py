@@ -227,6 +227,9 @@ CASES = [
     # metadata paths and ids
     Case("path with ../ outside the root", with_files(songs("../elsewhere/bad_out.wav,en,pop,x"), make_outside),
          SONGS, message="lie outside the data root", reason="outside the data root"),
+    Case("missing file outside the root: refused, not 'missing'", songs("../nowhere/bad_out.wav,en,pop,x"), SONGS,
+         message="lie outside the data root", reason="outside the data root",
+         check=lambda got: not any("do not exist" in line for line in got.lines)),
     Case("absolute path outside the root", lambda r: (make_outside(r), songs(
          f"{r.parent / 'elsewhere' / 'bad_out.wav'},en,pop,x")(r)), SONGS, message="lie outside the data root",
          reason="outside the data root"),

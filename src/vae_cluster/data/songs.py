@@ -7,6 +7,7 @@ import warnings
 from io import StringIO
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from vae_cluster.data.base import DROPPED_COLUMNS, Dataset, outside_root
@@ -124,16 +125,16 @@ class SongsFolder(Dataset):
         if len(dup):
             rows = meta["line"][df["id"] == dup.iloc[0]].tolist()
             raise UserError(f"'{meta_path}' lists '{dup.iloc[0]}' more than once (lines {rows}); remove the repeats")
+        keep = self.contain(df, meta_path)
+        df, meta = df[keep].reset_index(drop=True), meta[keep].reset_index(drop=True)
         self.report(df, meta, meta_path)
-        return self.contain(df, meta_path)
+        return df
 
-    def contain(self, df: pd.DataFrame, meta_path: Path) -> pd.DataFrame:
-        """Drop (with one warning, listed in `dropped`) items whose path leads outside the root."""
-        if self.allow_outside_root:
-            return df
-        out = outside_root(df["path"], self.root)
+    def contain(self, df: pd.DataFrame, meta_path: Path) -> np.ndarray:
+        """Rows to keep: paths outside the root are refused (one warning, listed in `dropped`)."""
+        out = np.zeros(len(df), bool) if self.allow_outside_root else outside_root(df["path"], self.root)
         if not out.any():
-            return df
+            return ~out
         first = df.loc[out, "path"].iloc[0]
         if out.all():
             raise UserError(f"every file listed in '{meta_path}' lies outside the data root (first: '{first}'); "
@@ -143,7 +144,7 @@ class SongsFolder(Dataset):
         refused = pd.DataFrame({"id": df.loc[out, "id"], "path": df.loc[out, "path"],
                                 "reason": "outside the data root (data.allow_outside_root=false)"})
         self.dropped = pd.concat([self.dropped, refused], ignore_index=True)
-        return df[~out].reset_index(drop=True)
+        return ~out
 
     def report(self, df: pd.DataFrame, meta: pd.DataFrame, meta_path: Path) -> None:
         """Warnings for bad text, empty labels and missing files; nothing is dropped here."""
