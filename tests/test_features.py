@@ -223,7 +223,7 @@ def test_shared_stft_across_sets(clips, monkeypatch):
     monkeypatch.setattr(an, "load_clip", load)
     sets = [MFCCStats(), LogMel(), AudioText(tuning=0.0)]
     out = fbase.analyse_item(clips.iloc[1].to_dict(), sets)
-    assert all(x is not None for x, _, _ in out)
+    assert all(x is not None and cacheable for x, _, _, cacheable in out)
     assert counts == {"stft": 1, "load": 1}
 
 
