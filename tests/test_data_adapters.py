@@ -164,7 +164,7 @@ def test_songs_missing_file_listed_then_skipped(tmp_path):
     with pytest.warns(UserWarning, match=r"1 of 2 listed file\(s\) do not exist"):
         items = SongsFolder(tmp_path).load()
     assert len(items) == 2 and items.set_index("id").loc["b", "notes"] == "file missing"
-    with pytest.raises(AudioError, match="file not found"):
+    with pytest.raises(AudioError, match="file does not exist"):
         load_item(items.set_index("id").loc["b"].to_dict() | {"path": str(tmp_path / "b.wav")})
 
 
@@ -190,8 +190,8 @@ def test_songs_duplicate_rows_and_bad_column_map(tmp_path):
 def test_bad_audio_raises_audio_error(tmp_path):
     (tmp_path / "empty.wav").write_bytes(b"")
     (tmp_path / "junk.wav").write_bytes(b"RIFF\x00\x00junk" * 50)
-    for name, msg in (("empty.wav", "empty file"), ("junk.wav", "cannot read audio header"),
-                      ("none.wav", "file not found")):
+    for name, msg in (("empty.wav", "empty file"), ("junk.wav", "unsupported or corrupt audio"),
+                      ("none.wav", "file does not exist")):
         with pytest.raises(AudioError, match=msg):
             load_item({"path": str(tmp_path / name), "offset": 0.0, "duration": float("nan")})
     with pytest.raises(AudioError, match="no audio file"):

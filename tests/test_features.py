@@ -128,7 +128,7 @@ def test_short_and_broken_clips_skip_or_pad(tmp_path, clips):
         f = MFCCStats(n_jobs=1, progress=False, max_bad_fraction=0.5).extract(items)
     reasons = dict(zip(f.skipped["id"], f.skipped["reason"]))
     assert "too short" in reasons["short"] and "short_clips=pad" in reasons["short"]
-    assert "cannot" in reasons["broken"]
+    assert "unsupported or corrupt audio" in reasons["broken"]
     with pytest.warns(UserWarning, match="skipped 1 of"):
         g = MFCCStats(n_jobs=1, progress=False, short_clips="pad", max_bad_fraction=0.5).extract(items)
     assert "short" in set(g.items["id"]) and np.isfinite(g.X).all()
@@ -223,7 +223,7 @@ def test_shared_stft_across_sets(clips, monkeypatch):
     monkeypatch.setattr(an, "load_clip", load)
     sets = [MFCCStats(), LogMel(), AudioText(tuning=0.0)]
     out = fbase.analyse_item(clips.iloc[1].to_dict(), sets)
-    assert all(x is not None for x, _, _ in out)
+    assert all(x is not None and cacheable for x, _, _, cacheable in out)
     assert counts == {"stft": 1, "load": 1}
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 from vae_cluster.data.audio import AUDIO_EXTENSIONS
 from vae_cluster.data.base import Dataset
 from vae_cluster.data.gtzan import genre_folders
-from vae_cluster.data.naming import CLIP_SUFFIX, song_id_from_name
+from vae_cluster.data.naming import CLIP_SUFFIX, file_ids, song_id_from_name
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,12 @@ class BanglaBeats(Dataset):
         _, folders = genre_folders(self.check_root(), ("genres_original", "genres", "."), AUDIO_EXTENSIONS)
         rows = []
         for d in folders:
-            for f in sorted(d.iterdir()):
-                if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS and not f.name.startswith("."):
-                    song = song_id_from_name(f.stem, d.name, self.song_pattern)
-                    rows.append(dict(id=f"{d.name}/{f.stem}", path=str(f), song_id=f"{d.name}/{song}",
-                                     language=self.language, genre=d.name))
+            files = [f for f in sorted(d.iterdir())
+                     if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS and not f.name.startswith(".")]
+            for f, i in zip(files, file_ids([f.name for f in files])):
+                song = song_id_from_name(f.stem, d.name, self.song_pattern)
+                rows.append(dict(id=f"{d.name}/{i}", path=str(f), song_id=f"{d.name}/{song}",
+                                 language=self.language, genre=d.name))
         items = pd.DataFrame(rows)
         per_song = items.groupby("song_id").size()
         log.info("banglabeats: %d clips, %d songs (%.1f clips per song; largest %s with %d)", len(items),

@@ -11,6 +11,7 @@ Options shared by every audio adapter (see windowing.py): `crop_seconds` (centre
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,8 @@ from vae_cluster.utils.errors import UserError
 LABELS = ("genre", "language", "artist")
 ITEM_COLUMNS = ["id", "path", "song_id", "artist", "language", "genre", "lyrics", "offset", "duration"]
 TEXT_COLUMNS = ["id", "path", "song_id", "artist", "language", "genre", "lyrics"]
+#: columns of `Dataset.dropped` (the same as skipped.csv)
+DROPPED_COLUMNS = ["id", "path", "reason"]
 
 
 class Dataset:
@@ -31,6 +34,8 @@ class Dataset:
     name = "dataset"
     #: Labels this data set can be scored against.
     targets: tuple[str, ...] = ("genre", "language")
+    #: entries the adapter refused while loading (id, path, reason), for skipped.csv
+    dropped: pd.DataFrame = pd.DataFrame(columns=DROPPED_COLUMNS)
 
     def __init__(self, root: str | Path | None = None, sample_rate: int = 22050, crop_seconds: float | None = None,
                  window_seconds: float | None = None, hop_seconds: float | None = None,
@@ -75,6 +80,14 @@ class Dataset:
             items = items.copy()
             items["target_rms"] = 10 ** (self.target_dbfs / 20)
         return normalize_items(items, source=self.name) if windowed else items
+
+
+def outside_root(paths: pd.Series, root: Path) -> np.ndarray:
+    """True where a path leads outside `root` (`../`, or absolute elsewhere). Lexical: a symbolic link
+    inside the root is the user's own choice and is followed."""
+    base = os.path.normpath(os.path.abspath(root))
+    return np.array([bool(p) and os.path.commonpath([base, os.path.normpath(os.path.abspath(p))]) != base
+                     for p in paths], dtype=bool)
 
 
 def share_song_ids(items: pd.DataFrame, key: pd.Series, what: str) -> pd.DataFrame:

@@ -18,7 +18,7 @@ import pandas as pd
 import soundfile as sf
 from tqdm.auto import tqdm
 
-from vae_cluster.data.audio import AUDIO_EXTENSIONS
+from vae_cluster.data.audio import AUDIO_EXTENSIONS, declared_frames, plain_reason
 from vae_cluster.utils.errors import UserError
 from vae_cluster.utils.hashing import file_digest, short_blake2b
 
@@ -39,15 +39,16 @@ def inspect_file(path: str, fast: bool) -> dict:
             y, _ = sf.read(path, dtype="float32", always_2d=True)
             if y.size == 0:
                 return {**row, "problem": "no audio samples"}
-            if len(y) < info.frames:
-                row["problem"] = f"truncated: {len(y)} of {info.frames} frames decode"
+            declared = declared_frames(info)
+            if len(y) < declared:
+                row["problem"] = f"truncated audio: decoded {len(y) / info.samplerate:.2f} s of {declared / info.samplerate:.2f} s"
             if not np.all(np.isfinite(y)):
                 return {**row, "problem": "NaN or infinite samples"}
             h = short_blake2b()
             h.update(np.ascontiguousarray(y).tobytes())
             row["hash"] = h.hexdigest()
     except Exception as err:  # soundfile raises several types for broken files
-        row["problem"] = f"unreadable: {type(err).__name__}: {' '.join(str(err).split())[:120]}"
+        row["problem"] = f"unreadable: {plain_reason(err)}"
     return row
 
 
@@ -94,6 +95,12 @@ def build_report(items: pd.DataFrame, dataset, cfg, fast: bool = False) -> tuple
     if len(text_notes):
         lines += ["", f"rows with invalid text (decoded with replacement): {len(text_notes)}",
                   *[f"  {r.id}: {r.notes}" for r in text_notes.head(20).itertuples()]]
+
+    dropped = dataset.dropped
+    facts["refused"] = dropped.to_dict("records")
+    if len(dropped):
+        lines += ["", f"entries refused while loading (not items): {len(dropped)}",
+                  *[f"  {r.path or r.id}: {r.reason}" for r in dropped.head(20).itertuples()]]
 
     paths = [p for p in dict.fromkeys(items["path"]) if p]
     if paths:

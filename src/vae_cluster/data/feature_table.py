@@ -6,6 +6,9 @@ read by `features=table`. Song id = filename stem, with a trailing clip number c
 naming.py (so the Kaggle 3-s tables' `blues.00000.3.wav` belongs to song `blues.00000`). `length`
 (samples per track) is excluded by default: it encodes the source recording, not the music.
 Missing or non-numeric cells are kept as NaN; features=table skips those rows and lists them.
+`language_column`: a column holding each row's language (mixed-language tables); the table's `language`
+fills its empty cells. `id_columns`: the columns that together identify a row (e.g. [label, filename]
+when one file name appears under several genres); default the file name alone.
 """
 from __future__ import annotations
 
@@ -36,7 +39,8 @@ class FeatureTable(Dataset):
 
     def __init__(self, root: str | Path | None = None, tables: list | None = None, id_column: str = "filename",
                  label_column: str = "label", exclude: list | None = ("length",), encoding: str = "utf-8-sig",
-                 song_pattern: str | None = CLIP_SUFFIX, group_duplicates: bool = True, **options):
+                 song_pattern: str | None = CLIP_SUFFIX, group_duplicates: bool = True,
+                 language_column: str | None = None, id_columns: list | None = None, **options):
         super().__init__(root, **options)
         if not tables:
             raise UserError("data.tables is empty; list the tables, e.g. data.tables='[{path: f.csv, language: english}]'")
@@ -49,6 +53,8 @@ class FeatureTable(Dataset):
         self.encoding = encoding
         self.song_pattern = song_pattern
         self.group_duplicates = bool(group_duplicates)
+        self.language_column = language_column or None
+        self.id_columns = [str(c) for c in id_columns] if id_columns else [id_column]
 
     def table_path(self, spec: dict) -> Path:
         path = Path(spec["path"]).expanduser()
@@ -69,16 +75,17 @@ class FeatureTable(Dataset):
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
             raise UserError(f"cannot parse '{path}': {' '.join(str(err).split())}") from None
         raw.columns = [str(c).strip() for c in raw.columns]
-        for col, what in ((self.id_column, "id_column"), (label_col, "label_column")):
+        id_cols = [label_col if c == self.label_column else c for c in self.id_columns]
+        needed = [(self.id_column, "id_column"), (label_col, "label_column"), *((c, "id_columns") for c in id_cols)]
+        for col, what in needed:
             if col not in raw.columns:
                 raise UserError(f"'{path}' has no column '{col}' (columns are: {', '.join(raw.columns[:8])}, ...); "
                                 f"set data.{what}=<name>")
-        language = spec.get("language") or ""
-        if not language:
-            warnings.warn(f"{path}: no language given for this table (data.tables[].language)", stacklevel=3)
+        language = self.languages(raw, spec, path)
+        text_cols = {self.id_column, label_col, *id_cols, "language", "artist", self.language_column}
         feats = {}
         for col in raw.columns:
-            if col in (self.id_column, label_col) or col in self.exclude or col in ("language", "artist"):
+            if col in text_cols or col in self.exclude:
                 continue
             values = raw[col].str.strip()
             num = pd.to_numeric(values, errors="coerce")
@@ -92,11 +99,46 @@ class FeatureTable(Dataset):
             feats[PREFIX + col] = num.astype(float).to_numpy()
         stems = raw[self.id_column].str.strip().map(lambda f: Path(f).stem if f else "")
         labels = raw[label_col].str.strip()
-        df = pd.DataFrame({"id": stems, "path": "", "language": language, "genre": labels,
+        others = [raw[c].str.strip() for c in id_cols if c != self.id_column]  # id parts besides the file name
+        prefix = ["/".join(parts) for parts in zip(*others)] if others else [""] * len(raw)
+        df = pd.DataFrame({"id": [f"{p}/{s}" if p else s for p, s in zip(prefix, stems)], "path": "",
+                           "language": language, "genre": labels,
                            "artist": raw["artist"].str.strip() if "artist" in raw else ""})
-        df["song_id"] = [song_id_from_name(s, g, self.song_pattern) for s, g in zip(stems, labels)]
+        df["song_id"] = [f"{p}/{song_id_from_name(s, g, self.song_pattern)}" if p else
+                         song_id_from_name(s, g, self.song_pattern) for p, s, g in zip(prefix, stems, labels)]
         df["table"] = spec.get("name") or path.stem
+        self.check_unique_ids(df, raw, path, label_col)
         return pd.concat([df, pd.DataFrame(feats)], axis=1)
+
+    def languages(self, raw: pd.DataFrame, spec: dict, path: Path) -> pd.Series | str:
+        """Each row's language: the `language_column` when set (the table's language fills its empty
+        cells), else the table's language."""
+        language = spec.get("language") or ""
+        if self.language_column:
+            if self.language_column not in raw.columns:
+                if not language:
+                    raise UserError(f"'{path}' has no column '{self.language_column}' (data.language_column) and "
+                                    f"no language is given for it (data.tables[].language)")
+                return language
+            per_row = raw[self.language_column].str.strip()
+            return per_row.where(per_row != "", language)
+        if not language:
+            warnings.warn(f"{path}: no language given for this table (data.tables[].language, or "
+                          f"data.language_column for a per-row column)", stacklevel=4)
+        return language
+
+    def check_unique_ids(self, df: pd.DataFrame, raw: pd.DataFrame, path: Path, label_col: str) -> None:
+        """One line naming the colliding id, its rows and the option that makes ids unique."""
+        dup = df["id"][df["id"].duplicated() & (df["id"] != "")]
+        if not len(dup):
+            return
+        rows = df.index[df["id"] == dup.iloc[0]]
+        labels = sorted(set(raw.loc[rows, label_col].str.strip()))
+        hint = (f"the file name alone is not unique (labels {', '.join(labels[:4])}); set "
+                f"data.id_columns=[{label_col}, {self.id_column}]") if len(labels) > 1 and label_col not in self.id_columns \
+            else f"make the rows unique or name more columns in data.id_columns (now {self.id_columns})"
+        raise UserError(f"'{path}': id '{dup.iloc[0]}' appears in {len(rows)} rows (lines "
+                        f"{', '.join(str(i + 2) for i in rows[:5])}); {hint}")
 
     def items(self) -> pd.DataFrame:
         parts = [self.read_table(t) for t in self.tables]

@@ -18,6 +18,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from vae_cluster.data.base import Dataset, share_song_ids
+from vae_cluster.data.naming import file_ids
 from vae_cluster.utils.errors import UserError
 from vae_cluster.utils.hashing import file_digest
 
@@ -76,8 +77,9 @@ class GTZAN(Dataset):
             folders = [d for d in folders if d.name in self.genres]
         rows = []
         for d in folders:
-            for f in sorted(d.iterdir()):
-                if f.is_file() and f.suffix.lower() in (".wav", ".au") and not f.name.startswith("."):
-                    rows.append(dict(id=f.stem, path=str(f), song_id=f.stem, language=self.language, genre=d.name))
+            files = [f for f in sorted(d.iterdir())
+                     if f.is_file() and f.suffix.lower() in (".wav", ".au") and not f.name.startswith(".")]
+            for f, i in zip(files, file_ids([f.name for f in files])):
+                rows.append(dict(id=i, path=str(f), song_id=f.stem, language=self.language, genre=d.name))
         items = pd.DataFrame(rows)
         return group_duplicates(items) if self.group_duplicates else items

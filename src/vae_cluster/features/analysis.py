@@ -16,7 +16,7 @@ import numpy as np
 import scipy.fft
 import scipy.sparse
 
-from vae_cluster.data.audio import load_item
+from vae_cluster.data.audio import read_item
 from vae_cluster.utils.errors import AudioError
 
 
@@ -32,12 +32,12 @@ def chroma_filters(sr: int, n_fft: int, tuning: float) -> np.ndarray:
 
 
 def load_clip(item: dict, sr: int, min_duration: float, short_clips: str, n_fft: int) -> tuple[np.ndarray, str]:
-    """Samples of one item (through `load_item`) and a note ('' or 'padded from x s').
+    """Samples of one item (through `read_item`) and a note ('', 'padded from x s', 'truncated audio: ...').
 
     Clips shorter than `min_duration` s are skipped (AudioError) or zero-padded, per `short_clips`;
     clips shorter than one analysis window (n_fft samples) are always padded to it.
     """
-    y = load_item(item, sr, 0.0)
+    y, truncated = read_item(item, sr, 0.0)
     need, note = int(round(min_duration * sr)), ""
     if len(y) < need:
         if short_clips == "skip":
@@ -48,7 +48,7 @@ def load_clip(item: dict, sr: int, min_duration: float, short_clips: str, n_fft:
     if len(y) < n_fft:
         note = note or f"padded from {len(y) / sr:.3f} s to one analysis window ({n_fft} samples)"
         y = np.pad(y, (0, n_fft - len(y)))
-    return y, note
+    return y, "; ".join(n for n in (truncated, note) if n)
 
 
 class Analysis:

@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from vae_cluster.features.cache import CODE_VERSION, FeatureCache, digest, item_identity
-from vae_cluster.utils.errors import AudioError, UserError
+from vae_cluster.utils.errors import AudioError, TransientAudioError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,8 @@ class FeatureExtractor:
         return self.collect(items, results)
 
     def collect(self, items: pd.DataFrame, results: list) -> Features:
-        """Features from per-item (x, error) pairs; stops above max_bad_fraction."""
+        """Features from per-item (x, error[, note]) tuples; stops above max_bad_fraction. Notes are added
+        to the items' `notes` column."""
         keep = [i for i, r in enumerate(results) if r[0] is not None]
         skipped = pd.DataFrame([dict(id=items.iloc[i]["id"], path=items.iloc[i]["path"], reason=r[1])
                                 for i, r in enumerate(results) if r[0] is None],
@@ -98,8 +99,19 @@ class FeatureExtractor:
                             f"features.max_bad_fraction={self.max_bad_fraction}; first: "
                             f"{skipped.iloc[0]['path']}: {skipped.iloc[0]['reason']}")
         X = np.stack([results[i][0] for i in keep])
-        return Features(X=X, items=items.iloc[keep].reset_index(drop=True), skipped=skipped,
-                        uses_labels=tuple(self.uses_labels))
+        kept = add_notes(items.iloc[keep].reset_index(drop=True), [r[2] if len(r) > 2 else "" for r in
+                                                                   (results[i] for i in keep)])
+        return Features(X=X, items=kept, skipped=skipped, uses_labels=tuple(self.uses_labels))
+
+
+def add_notes(items: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """`items` with each non-empty note appended to its `notes` column (created when missing)."""
+    if not any(notes) and "notes" in items:
+        return items
+    items = items.copy()
+    old = items["notes"].fillna("").astype(str) if "notes" in items else pd.Series("", index=items.index)
+    items["notes"] = ["; ".join(n for n in (a, b) if n) for a, b in zip(old, notes)]
+    return items
 
 
 class AudioFeatureSet(FeatureExtractor):
@@ -153,7 +165,8 @@ class AudioFeatureSet(FeatureExtractor):
 
 
 def analyse_item(item: dict, sets: list[AudioFeatureSet]) -> list[tuple]:
-    """(x, error, note) per set for one clip: audio decoded once per sample rate, one STFT per analysis."""
+    """(x, error, note, cacheable) per set for one clip: audio decoded once per sample rate, one STFT per
+    analysis. A TransientAudioError (file unreadable right now) is not cacheable."""
     from vae_cluster.features.analysis import Analysis, load_clip
 
     out, analyses = [], {}
@@ -163,23 +176,24 @@ def analyse_item(item: dict, sets: list[AudioFeatureSet]) -> list[tuple]:
             if key not in analyses:
                 try:
                     y, note = load_clip(item, s.sr, s.min_duration, s.short_clips, s.n_fft)
-                    analyses[key] = (Analysis(y, s.sr, s.n_fft, s.hop), note, None)
+                    analyses[key] = (Analysis(y, s.sr, s.n_fft, s.hop), note, None, True)
                 except AudioError as err:
-                    analyses[key] = (None, "", str(err))
-            a, note, err = analyses[key]
+                    analyses[key] = (None, "", str(err), not isinstance(err, TransientAudioError))
+            a, note, err, cacheable = analyses[key]
             if err:
-                out.append((None, err, ""))
+                out.append((None, err, "", cacheable))
                 continue
             x = check_finite(s.name, s.from_analysis(a))
-            out.append((x, None, note))
+            out.append((x, None, note, True))
         except AudioError as err:
-            out.append((None, str(err), ""))
+            out.append((None, str(err), "", not isinstance(err, TransientAudioError)))
     return out
 
 
 def extract_audio(items: pd.DataFrame, sets: list[AudioFeatureSet], n_jobs: int = 1, progress: bool = True,
                   cache_dir: str | None = None) -> list[list[tuple]]:
-    """Per set, per item: (x, error). Cached per item and set; misses computed in one pass per clip
+    """Per set, per item: (x, error, note). Cached per item and set (not when the file was unreadable
+    right now: TransientAudioError); misses computed in one pass per clip
     (parallel over clips with n_jobs), so sets sharing an analysis share its STFT."""
     cache = FeatureCache(cache_dir, "audio")
     records = items.to_dict("records")
@@ -196,7 +210,7 @@ def extract_audio(items: pd.DataFrame, sets: list[AudioFeatureSet], n_jobs: int 
                 hit = cache.get(keys[j][i])
                 if hit is not None:
                     x, meta = hit
-                    results[j][i] = (x, meta.get("error"))
+                    results[j][i] = (x, meta.get("error"), meta.get("note", ""))
                     continue
             missing.append(j)
         if missing:
@@ -216,17 +230,17 @@ def extract_audio(items: pd.DataFrame, sets: list[AudioFeatureSet], n_jobs: int 
             else:
                 outs = Parallel(n_jobs=jobs, return_as="generator", batch_size=1)(calls)
             for (i, js), out in zip(todo, outs):
-                for j, (x, err, note) in zip(js, out):
-                    results[j][i] = (x, err)
+                for j, (x, err, note, cacheable) in zip(js, out):
+                    results[j][i] = (x, err, note)
                     if note:
                         notes.append(f"{records[i]['id']}: {note}")
-                    if keys[j][i] is not None:
+                    if keys[j][i] is not None and cacheable:
                         cache.put(keys[j][i], x, {"error": err, "note": note})
                 bar.update(1)
         bar.close()
     if notes:
-        log.warning("%d clip(s) shorter than features.min_duration were padded (features.short_clips=pad); "
-                    "first: %s", len(notes), notes[0])
+        log.warning("%d clip(s) have a note (truncated audio, or padded: features.short_clips=pad); they are "
+                    "in assignments.csv; first: %s", len(notes), notes[0])
     if cache.enabled:
         log.info("features: %s", cache.summary())
     return results

@@ -4,7 +4,8 @@ An entry's key is a SHA-256 over everything its value depends on: the audio file
 size, mtime; or a content hash), the item's window (offset, duration, target_rms), the extractor's class,
 parameters and version, and CODE_VERSION. Entries are written to a temporary file and moved into place
 with os.replace (atomic), and carry a SHA-256 of their payload: a truncated or corrupt entry fails the
-check, is deleted and recomputed. Layout: <root>/<namespace>/<key[:2]>/<key>.bin
+check, is deleted and recomputed. Failures of a readable file (corrupt, too short) are cached; a file that
+could not be read right now (permissions, I/O error) is not, so the next run tries it again. Layout: <root>/<namespace>/<key[:2]>/<key>.bin
 """
 from __future__ import annotations
 
@@ -54,13 +55,13 @@ def _num(v):
 
 
 def file_identity(path: str, mode: str = "stat") -> dict | None:
-    """Identity of an audio file; None when it cannot be stat'ed (such items are never cached)."""
+    """Identity of an audio file; None when it cannot be stat'ed or read (such items are never cached)."""
     try:
         st = os.stat(path)
+        if mode == "content":
+            return {"sha256": file_digest(path, "sha256"), "size": st.st_size}
     except (OSError, TypeError, ValueError):
         return None
-    if mode == "content":
-        return {"sha256": file_digest(path, "sha256"), "size": st.st_size}
     return {"path": os.path.realpath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from vae_cluster.features.base import AudioFeatureSet, FeatureExtractor, Features, extract_audio
+from vae_cluster.features.base import AudioFeatureSet, FeatureExtractor, Features, add_notes, extract_audio
 from vae_cluster.utils.errors import UserError
 
 SCALINGS = ("auto", "column", "block", "none")
@@ -68,11 +68,13 @@ class Hybrid(FeatureExtractor):
         results = extract_audio(rest, audio, self.n_jobs, self.progress, self.cache_dir) if audio else []
         ok = np.ones(len(rest), bool)
         for p, res in zip(audio, results):
-            for i, (x, err) in enumerate(res):
+            for i, (x, err, _note) in enumerate(res):
                 if x is None and ok[i]:
                     ok[i] = False
                     reasons.setdefault(rest.iloc[i]["id"], f"{p.name}: {err}")
         kept = rest[ok].reset_index(drop=True)
+        if results:  # audio notes (truncated, padded) of the first audio set
+            kept = add_notes(kept, [r[2] for r, good in zip(results[0], ok) if good])
         pairs = [(reasons.get(i) is None, reasons.get(i)) for i in items["id"]]
         self.collect(items, [(np.zeros(1) if good else None, why) for good, why in pairs])  # checks, warns
         for p, res in zip(audio, results):

@@ -1,8 +1,8 @@
 """`table`: the precomputed feature columns (`feat:*`) of a feature-table data set as the feature matrix.
 
-Rows with a missing or non-finite value are skipped and listed (reason names the columns); the run
-stops above `max_bad_fraction`, like audio features. `columns`: optional list of column names (without
-the `feat:` prefix) or glob patterns, e.g. [mfcc*] to use the MFCC statistics only.
+Rows with a missing, non-finite or too large (beyond float32) value are skipped and listed (reason names
+the columns); the run stops above `max_bad_fraction`, like audio features. `columns`: optional list of
+column names (without the `feat:` prefix) or glob patterns, e.g. [mfcc*] to use the MFCC statistics only.
 """
 from __future__ import annotations
 
@@ -40,13 +40,15 @@ class TableFeatures(FeatureExtractor):
     def extract(self, items: pd.DataFrame) -> Features:
         cols = self.feature_columns(items)
         X = items[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(X)
+        with np.errstate(over="ignore"):
+            bad = ~np.isfinite(X.astype(np.float32))  # also values beyond float32's range (~3.4e38)
         results = []
         for i in range(len(X)):
             if bad[i].any():
                 names = [cols[j][len(PREFIX):] for j in np.flatnonzero(bad[i])]
                 more = f" (+{len(names) - 3} more)" if len(names) > 3 else ""
-                results.append((None, f"missing or non-finite feature value in {', '.join(names[:3])}{more}"))
+                results.append((None, f"missing, non-finite or too large (> float32) feature value in "
+                                     f"{', '.join(names[:3])}{more}"))
             else:
                 results.append((X[i].astype(np.float32), None))
         feats = self.collect(items, results)

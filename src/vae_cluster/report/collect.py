@@ -1,10 +1,16 @@
 """Find run folders under run/multirun folders and collect them into one tidy table.
 
 A run folder holds run.json (status complete / failed / running) and, when complete, metrics.csv. Hydra job
-folders without run.json (a job that died before starting) are listed as incomplete too.
+folders without run.json (a job that died before starting) are listed as incomplete too. Damaged folders
+(run.json or metrics.csv not UTF-8 or not parseable, metrics.csv without the expected columns, or not the
+file run.json's `metrics_rows`/`metrics_sha256` describe) get status `damaged` with the reason, and are
+never ranked.
 """
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -17,6 +23,8 @@ CHOICE_COLS = ("experiment", "data", "features", "model", "reduce", "cluster", "
 IGNORED_PREFIXES = ("paths.", "plots.", "hydra.", "skip_complete")
 IGNORED_SUFFIXES = (".progress", ".n_jobs", ".device", "data.root")
 PRUNE = {".hydra", "plots", ".submitit", "cache", "__pycache__", ".git"}
+#: columns every metrics.csv has
+METRICS_REQUIRED = ("method", "target", "level")
 
 
 @dataclass
@@ -54,36 +62,83 @@ def flatten(node, prefix: str = "") -> dict:
 def read_run(path: Path) -> tuple[dict, pd.DataFrame | None, dict]:
     """(summary row, metrics or None, flat config) of one run folder."""
     row = {"run_dir": str(path), "status": "no run.json", "error": ""}
-    flat: dict = {}
-    info = {}
+    info: dict = {}
     if (path / "run.json").exists():
-        try:
-            info = json.loads((path / "run.json").read_text())
-            row["status"] = info.get("status", "unknown")
-        except json.JSONDecodeError as err:
-            row.update(status="unreadable run.json", error=str(err))
+        info, why = read_run_json(path / "run.json")
+        if why:
+            row.update(status="damaged", error=why)
+        else:
+            row["status"] = str(info.get("status", "unknown"))
     elif (path / ".hydra" / "config.yaml").exists():
         row["error"] = "the job did not start or was killed before writing run.json"
-    choices = info.get("choices") or hydra_choices(path)
+    choices = info.get("choices") if isinstance(info.get("choices"), dict) else hydra_choices(path)
     for c in CHOICE_COLS:
         row[c] = "" if choices.get(c) is None else str(choices.get(c))
     row["_extra"] = {c: str(v) for c, v in choices.items()
                      if c not in CHOICE_COLS and c != "plots" and not c.startswith("hydra") and v is not None}
-    cfg = info.get("config") or {}
+    cfg = info.get("config") if isinstance(info.get("config"), dict) else {}
     flat = flatten(cfg)
     row["seed"] = info.get("seed", cfg.get("seed"))
     row["wall_time_s"] = info.get("wall_time_s")
     if info.get("error") and not row["error"]:
-        row["error"] = info["error"]
+        row["error"] = str(info["error"])
     elif (path / "error.txt").exists() and not row["error"]:
-        row["error"] = (path / "error.txt").read_text().strip()
+        row["error"] = (path / "error.txt").read_text(errors="replace").strip()
     metrics = None
     if row["status"] == "complete":
-        try:
-            metrics = pd.read_csv(path / "metrics.csv")
-        except (FileNotFoundError, pd.errors.EmptyDataError, pd.errors.ParserError) as err:
-            row.update(status="incomplete", error=f"status complete but metrics.csv is unusable ({type(err).__name__})")
+        metrics, why = read_metrics(path / "metrics.csv", info)
+        if why:
+            row.update(status="damaged", error=why)
     return row, metrics, flat
+
+
+def read_run_json(path: Path) -> tuple[dict, str]:
+    """(run.json as a dict, '') or ({}, why it is damaged)."""
+    try:
+        info = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        return {}, "run.json is not UTF-8 text"
+    except (OSError, json.JSONDecodeError) as err:
+        return {}, f"run.json is unreadable ({' '.join(str(err).split())})"
+    if not isinstance(info, dict):
+        return {}, "run.json does not hold a JSON object"
+    return info, ""
+
+
+def read_metrics(path: Path, info: dict, required=METRICS_REQUIRED) -> tuple[pd.DataFrame | None, str]:
+    """(metrics, '') of a complete run, or (None, why not). It must have the `required` columns. With
+    `metrics_sha256` in run.json (utils.runinfo.metrics_fingerprint) the file must match it; an older
+    run.json is accepted when every row has all the header's fields and the file ends with a newline."""
+    try:
+        blob = path.read_bytes()
+    except OSError:
+        return None, "status complete but metrics.csv is missing"
+    try:
+        text = blob.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "metrics.csv is not UTF-8 text"
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        return None, "metrics.csv is empty"
+    header, body = rows[0], rows[1:]
+    missing = [c for c in required if c not in header]
+    if missing:
+        return None, f"metrics.csv lacks column(s) {', '.join(missing)} (has: {', '.join(header[:6])})"
+    if "metrics_sha256" in info:
+        if hashlib.sha256(blob).hexdigest() != info["metrics_sha256"]:
+            return None, (f"metrics.csv is not the file this run wrote ({len(body)} of {info.get('metrics_rows')} "
+                          f"rows; checksum differs): truncated or edited")
+    else:
+        short = [i + 2 for i, r in enumerate(body) if len(r) != len(header)]
+        if short or not text.endswith("\n"):
+            where = f"line {short[0]}" if short else "the last line"
+            return None, f"metrics.csv is truncated ({where} is incomplete)"
+    if not body:
+        return None, "metrics.csv has no rows"
+    try:
+        return pd.read_csv(io.StringIO(text)), ""
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        return None, f"metrics.csv is unreadable ({type(err).__name__})"
 
 
 def hydra_choices(path: Path) -> dict:

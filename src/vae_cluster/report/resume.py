@@ -33,11 +33,14 @@ def completed_result(out_dir: Path, cfg) -> dict | None:
     out_dir = Path(out_dir)
     if not (out_dir / "metrics.csv").exists() or not (out_dir / "run.json").exists():
         return None
-    try:
-        info = json.loads((out_dir / "run.json").read_text())
-    except (OSError, json.JSONDecodeError):
+    from vae_cluster.report.collect import read_metrics, read_run_json
+
+    info, damaged = read_run_json(out_dir / "run.json")
+    if damaged or info.get("status") != "complete":
         return None
-    if info.get("status") != "complete":
+    _, damaged = read_metrics(out_dir / "metrics.csv", info, required=())
+    if damaged:
+        log.info("re-running %s: %s", out_dir, damaged)
         return None
     now = OmegaConf.to_container(cfg, resolve=True) if not isinstance(cfg, dict) else cfg
     before, after = comparable(info.get("config", {})), comparable(now)

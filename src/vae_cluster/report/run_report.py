@@ -210,4 +210,12 @@ def build(out_dir: Path) -> Document:
             reasons = sk["reason"].astype(str).str.split(":").str[0].value_counts().rename("files")
             doc.table(reasons.rename_axis("reason").reset_index(), f"{len(sk)} skipped files by reason")
         doc.table(sk.head(200), "skipped files" + (f" (first 200 of {len(sk)}; all in skipped.csv)" if len(sk) > 200 else ""))
+
+    # -- notes (replaced text, truncated or padded audio) -------------------------------------------
+    assign = read_csv(out_dir / "assignments.csv")
+    if assign is not None and "notes" in assign:
+        noted = assign.loc[assign["notes"].fillna("").astype(str) != "", ["id", "notes"]]
+        if len(noted):
+            doc.h("Items with notes")
+            doc.table(noted.head(200), f"{len(noted)} evaluated items were used with a note (all in assignments.csv)")
     return doc

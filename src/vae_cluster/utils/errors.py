@@ -12,3 +12,7 @@ class AudioError(Exception):
 class InternalError(Exception):
     """A failure that is not the user's (a bug, a crash in a job): one line on the terminal, exit code 1."""
 
+
+class TransientAudioError(AudioError):
+    """The file could not be read this time (permissions, an I/O error on a network share): the item is
+    skipped like any AudioError, but the failure is never cached, so a later run tries the file again."""

@@ -47,3 +47,14 @@ def write_json(path: Path, obj: dict) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, default=str))
     tmp.replace(path)
+
+
+def metrics_fingerprint(path: Path) -> dict:
+    """{"metrics_rows": data rows, "metrics_sha256": hash of the bytes} of a written metrics.csv, for
+    run.json: `vae-cluster report` and skip_complete then never take a truncated or altered file as complete."""
+    import csv
+    import hashlib
+
+    blob = Path(path).read_bytes()
+    rows = sum(1 for _ in csv.reader(blob.decode("utf-8").splitlines(keepends=True))) - 1
+    return {"metrics_rows": max(rows, 0), "metrics_sha256": hashlib.sha256(blob).hexdigest()}
