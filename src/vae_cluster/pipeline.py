@@ -32,7 +32,7 @@ from vae_cluster.report.resume import comparable
 from vae_cluster.report.run_report import write_run_report
 from vae_cluster.utils.errors import UserError
 from vae_cluster.utils.hashing import text_digest
-from vae_cluster.utils.runinfo import environment, write_json
+from vae_cluster.utils.runinfo import environment, metrics_fingerprint, write_json
 from vae_cluster.utils.seeding import seed_everything
 
 log = logging.getLogger(__name__)
@@ -105,13 +105,15 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     seed_everything(cfg.seed)
 
     # 1. data and song-grouped splits
-    items = instantiate(cfg.data).load()
+    data = instantiate(cfg.data)
+    items = data.load()
     items = assign_splits(items, tuple(cfg.split.fractions), cfg.split.seed, cfg.split.group_by)
     log.info("data: %d items, %d songs", len(items), items["song_id"].nunique())
 
     # 2. features (unusable items are skipped and listed)
     feats = instantiate(cfg.features).extract(items)
-    feats.skipped.to_csv(out_dir / "skipped.csv", index=False)
+    skipped = pd.concat([data.dropped, feats.skipped], ignore_index=True)  # refused rows, then unusable items
+    skipped.to_csv(out_dir / "skipped.csv", index=False)
     for name, table in feats.extras.items():
         pd.DataFrame(table).to_csv(out_dir / f"{name}.csv", index=False)
     items = feats.items
@@ -138,6 +140,7 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     if evaluator.protocol == "cv":
         metrics = summarise_folds(metrics)
     metrics.to_csv(out_dir / "metrics.csv", index=False)
+    info.update(metrics_fingerprint(out_dir / "metrics.csv"))  # `report` never takes a cut file as complete
     scored = (f"eval.split={evaluator.split}" if evaluator.protocol == "holdout" else
               f"{evaluator.folds} folds" if evaluator.protocol == "cv" else "all items")
     write_metrics_md(metrics, out_dir / "metrics.md",
@@ -154,7 +157,8 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     t_plots = time.time()
     plotter.plot_run(art)
     info.update(status="complete", protocol=evaluator.protocol, device=str(res["trainer"].device),
-                wall_time_s=round(time.time() - t0, 2), n_items=len(items), n_eval=n_eval, n_skipped=len(feats.skipped), epochs=len(history), plots_time_s=round(time.time() - t_plots, 2))
+                wall_time_s=round(time.time() - t0, 2), n_items=len(items), n_eval=n_eval, n_skipped=len(skipped), epochs=len(history),
+                plots_time_s=round(time.time() - t_plots, 2))
     write_json(out_dir / "run.json", info)
     write_run_report(out_dir, items=items)
     return info
@@ -198,7 +202,8 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
     eval_items = items[ev].reset_index(drop=True)
     label_cols = [c for c in LABELS if c in eval_items and (eval_items[c] != "").any()]
     label_cols += [t for t in evaluator.targets if t not in label_cols]
-    rows, assign = [], eval_items[["id", "song_id", "split", *label_cols]].copy()
+    notes = ["notes"] if "notes" in eval_items else []
+    rows, assign = [], eval_items[["id", "song_id", "split", *label_cols, *notes]].copy()
     done: dict[str, Representation] = {}
     for method, rep in reps.items():
         red = clone(reducer)
