@@ -8,7 +8,7 @@ project dependency):
     /tmp/tfenv/bin/python scripts/make_musicnn_fixture.py --musicnn /tmp/mnn/src
 
 It imports musicnn's own extractor.py/models.py unchanged (from the unpacked wheel, not installed) and
-stores, per model and clip, the taggram (sigmoid tag outputs per 3-s patch) and the penultimate layer of the
+writes tests/fixtures/tiny_ckpt/model.* (a tiny TensorFlow checkpoint) and stores, per model and clip, the taggram (sigmoid tag outputs per 3-s patch) and the penultimate layer of the
 first patch (musicnn 0.1.0's extractor returns that first row again for every later patch: a bug there). tests/test_musicnn.py compares the PyTorch port against it.
 """
 from __future__ import annotations
@@ -27,12 +27,29 @@ CLIPS = ("gtzan_mini/genres_original/metal/metal.00001.wav",
 MODELS = ("MSD_musicnn", "MTT_musicnn")
 
 
+def tiny_checkpoint(prefix: Path) -> None:
+    """A tiny checkpoint written by TensorFlow itself, for the pure-python reader's unit test."""
+    import tensorflow as tf
+
+    tf.compat.v1.disable_eager_execution()
+    tf.compat.v1.reset_default_graph()
+    with tf.compat.v1.variable_scope("block"):
+        tf.compat.v1.get_variable("kernel", initializer=np.arange(24, dtype=np.float32).reshape(2, 3, 1, 4) / 7)
+        tf.compat.v1.get_variable("bias", initializer=np.array([-1.5, 0.0, 2.5], np.float64))
+    tf.compat.v1.get_variable("step", initializer=np.int64(123456789012))
+    tf.compat.v1.get_variable("name", initializer=tf.constant("skipped"))  # strings are not read
+    with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        tf.compat.v1.train.Saver().save(sess, str(prefix), write_meta_graph=False, write_state=False)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--musicnn", required=True, help="folder holding the unpacked wheel's musicnn/ package")
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     ap.add_argument("--out", default=str(REPO / "tests" / "fixtures" / "musicnn_ref.npz"))
     args = ap.parse_args(argv)
+    tiny_checkpoint(Path(args.out).parent / "tiny_ckpt" / "model")
     sys.path.insert(0, args.musicnn)
     from musicnn.extractor import extractor  # noqa: E402 - the reference implementation itself
 

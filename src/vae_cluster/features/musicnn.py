@@ -50,11 +50,15 @@ class Musicnn(AudioFeatureSet):
     def params(self) -> dict:
         return {"model": self.model, "layer": self.layer, "pool": self.pool, "patch": PATCH, "n_mels": N_MELS}
 
-    def patch_outputs(self, a) -> np.ndarray:
-        """The chosen layer per 3-s patch, (patches, dim)."""
+    def patch_layers(self, a) -> dict[str, np.ndarray]:
+        """Every layer per 3-s patch, {layer: (patches, dim)}."""
         x = torch.from_numpy(log_mel_patches(a.mel(N_MELS)))
         with torch.inference_mode():
-            return load_model(self.model, self.weights_dir)(x)[self.layer].numpy()
+            return {k: v.numpy() for k, v in load_model(self.model, self.weights_dir)(x).items()}
+
+    def patch_outputs(self, a) -> np.ndarray:
+        """The chosen layer per 3-s patch, (patches, dim)."""
+        return self.patch_layers(a)[self.layer]
 
     def from_analysis(self, a) -> np.ndarray:
         return POOLS[self.pool](self.patch_outputs(a), axis=0)
