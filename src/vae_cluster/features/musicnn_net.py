@@ -43,7 +43,18 @@ def _bn(n: int, dim: int = 2) -> nn.Module:
     return (nn.BatchNorm2d if dim == 2 else nn.BatchNorm1d)(n, eps=EPS)
 
 
+def _freq_max(h: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
+    """max over frequency of bn(relu(h)), (B, C, T, F) -> (B, C, T), with the max taken first: ReLU and an
+    inference batch norm (a per-channel affine map) are monotone, so max commutes with them (a channel
+    with a negative scale takes the min). Several times cheaper than normalising every bin."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    top = torch.where((scale >= 0)[:, None], F.relu(h.amax(dim=3)), F.relu(h.amin(dim=3)))
+    return (top - bn.running_mean[:, None]) * scale[:, None] + bn.bias[:, None]
+
+
 class MusiCNN(nn.Module):
+    """Inference only: batch norms always use their running statistics."""
+
     def __init__(self, n_mels: int = 96, n_tags: int = 50, midend: int = 64, backend: int = 200):
         super().__init__()
         timbral, temporal = int(1.6 * 128), int(1.6 * 32)
@@ -67,10 +78,10 @@ class MusiCNN(nn.Module):
         front = []
         padded = F.pad(x, (0, 0, 3, 3))  # time only: the frequency axis is max-pooled anyway
         for conv, bn in zip(self.timbral, self.timbral_bn):
-            front.append(bn(F.relu(conv(padded))).amax(dim=3))
+            front.append(_freq_max(conv(padded), bn))
         for conv, bn in zip(self.temporal, self.temporal_bn):
             k = conv.kernel_size[0]  # TensorFlow 'same': the extra row of an even kernel goes after
-            front.append(bn(F.relu(conv(F.pad(x, (0, 0, (k - 1) // 2, k // 2))))).amax(dim=3))
+            front.append(_freq_max(conv(F.pad(x, (0, 0, (k - 1) // 2, k // 2))), bn))
         h = torch.cat(front, dim=1)  # (B, 561, T)
         feats = [h]
         for i, (conv, bn) in enumerate(zip(self.mid, self.mid_bn)):
