@@ -3,13 +3,17 @@
 Runs in a separate throwaway environment, never the project's (musicnn pins old numpy; TensorFlow is not a
 project dependency):
 
-    python3.11 -m venv /tmp/tfenv && /tmp/tfenv/bin/pip install "tensorflow-cpu==2.15.*" librosa soundfile
-    pip download musicnn==0.1.0 --no-deps -d /tmp/mnn && unzip -q /tmp/mnn/musicnn-0.1.0-py3-none-any.whl -d /tmp/mnn/src
+    python3.11 -m venv /tmp/tfenv
+    /tmp/tfenv/bin/pip install "tensorflow-cpu==2.15.*" librosa soundfile soxr
+    pip download musicnn==0.1.0 --no-deps -d /tmp/mnn
+    unzip -q /tmp/mnn/musicnn-0.1.0-py3-none-any.whl -d /tmp/mnn/src
     /tmp/tfenv/bin/python scripts/make_musicnn_fixture.py --musicnn /tmp/mnn/src
 
-It imports musicnn's own extractor.py/models.py unchanged (from the unpacked wheel, not installed) and
-writes tests/fixtures/tiny_ckpt/model.* (a tiny TensorFlow checkpoint) and stores, per model and clip, the taggram (sigmoid tag outputs per 3-s patch) and the penultimate layer of the
-first patch (musicnn 0.1.0's extractor returns that first row again for every later patch: a bug there). tests/test_musicnn.py compares the PyTorch port against it.
+It imports musicnn's own extractor.py/models.py unchanged (from the unpacked wheel, not installed; no patch
+was needed with TF 2.15, numpy 1.26, librosa 0.11). It writes tests/fixtures/tiny_ckpt/model.* (a tiny
+checkpoint saved by TensorFlow, for the reader's test) and, per model and clip, the taggram (sigmoid tag
+outputs per 3-s patch) and the penultimate layer of the first patch (musicnn 0.1.0's extractor returns that
+first row again for every later patch: a bug there). tests/test_musicnn.py compares the PyTorch port with it.
 """
 from __future__ import annotations
 

@@ -120,13 +120,15 @@ def test_cli_musicnn_alone_and_in_hybrid_as_vae_input(musicnn_weights, tmp_path,
     from conftest import TINY, run_cli
 
     tiny = [a for a in TINY if not a.startswith(("data.songs_per_class", "plots."))]
-    common = [*tiny, "data.songs_per_class=3", "data.clips_per_song=1", f"paths.data_dir={data_dir}", f"paths.cache_dir={tmp_path / 'c'}",
-              "model=vae", "plots=none", "baselines.ae=false", "baselines.pca=false"]
+    common = [*tiny, "data.songs_per_class=3", "data.clips_per_song=1", f"paths.data_dir={data_dir}",
+              f"paths.cache_dir={tmp_path / 'c'}", "model=vae", "plots=none", "baselines.ae=false",
+              "baselines.pca=false"]
     run_cli("run", "features=hybrid", "features.sets=[mfcc_stats,musicnn]",
             f"features.parts.musicnn.weights_dir={musicnn_weights}", *common, f"hydra.run.dir={tmp_path / 'h'}")
     metrics = pd.read_csv(tmp_path / "h" / "metrics.csv")
     assert {"raw", "vae"} <= set(metrics["method"])
-    assert len(list((tmp_path / "c" / "audio").rglob("*.bin"))) == 2 * 24  # per clip and set: 4 genres x 2 languages x 3
+    # one cache entry per clip and set: 4 genres x 2 languages x 3 songs
+    assert len(list((tmp_path / "c" / "audio").rglob("*.bin"))) == 2 * 24
     bad = run_cli("run", "features=musicnn", f"features.weights_dir={tmp_path / 'none'}", *common,
                   f"hydra.run.dir={tmp_path / 'b'}", check=False)
     assert bad.returncode == 2 and "scripts/fetch_musicnn.py" in bad.stderr
