@@ -116,7 +116,7 @@ def test_extract_pools_patches_and_uses_the_cache(musicnn_weights, tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_musicnn_alone_and_in_hybrid_as_vae_input(musicnn_weights, tmp_path, data_dir):
+def test_cli_hybrid_with_musicnn_as_vae_input_and_missing_weights(musicnn_weights, tmp_path, data_dir):
     from conftest import TINY, run_cli
 
     tiny = [a for a in TINY if not a.startswith(("data.songs_per_class", "plots."))]
