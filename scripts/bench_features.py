@@ -6,9 +6,12 @@
     (how notebooks do it), then the same sentences and text encoder;
 (3) warm: (1) again, everything from the cache.
 Prints the times and the ratios (2)/(1) (target >= 3) and (1)/(3) (target >= 50).
+(4) per set: cold extraction time per clip of mfcc_stats and musicnn (each alone, decode included; musicnn
+    when its weights were fetched: python scripts/fetch_musicnn.py).
 
     python scripts/bench_features.py                 # all 300 clips
     python scripts/bench_features.py --limit 10      # 10 clips per data set, a quick run
+    python scripts/bench_features.py --per-set-only  # only (4)
 """
 from __future__ import annotations
 
@@ -32,7 +35,9 @@ from vae_cluster.features.audio_text import AudioText  # noqa: E402
 from vae_cluster.features.base import extract_audio  # noqa: E402
 from vae_cluster.features.mel import LogMel  # noqa: E402
 from vae_cluster.features.mfcc_stats import MFCCStats  # noqa: E402
+from vae_cluster.features.musicnn import Musicnn  # noqa: E402
 from vae_cluster.features.text_encoders import make_encoder  # noqa: E402
+from vae_cluster.utils.errors import UserError  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -89,6 +94,23 @@ def naive(items, encoder):
     return np.stack(df["mfcc"]), emb
 
 
+def per_set(items, n_jobs):
+    """(4): each set alone, cold (its own empty cache), seconds per clip."""
+    sets = [MFCCStats]
+    try:
+        Musicnn()
+        sets.append(Musicnn)
+    except UserError as err:
+        print(f"(4) musicnn skipped: {err}")
+    for cls in sets:
+        with tempfile.TemporaryDirectory(prefix="bench_cache_") as cache:
+            s = cls(cache_dir=cache, progress=False)
+            t = time.perf_counter()
+            extract_audio(items, [s], n_jobs=n_jobs, progress=False, cache_dir=cache)
+            dt = time.perf_counter() - t
+        print(f"(4) {s.name:<11} cold, alone: {dt:8.2f} s = {dt / len(items) * 1000:7.1f} ms per clip")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data"), help="folder with songs_en_de, gtzan_mini")
@@ -96,6 +118,7 @@ def main(argv=None):
     ap.add_argument("--n-jobs", type=int, default=-1, help="parallel clips for the project (default: all cores)")
     ap.add_argument("--encoder", default="e5_multilingual", help="text encoder for audio_text (both sides)")
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--per-set-only", action="store_true", help="only (4): mfcc_stats vs musicnn per clip")
     args = ap.parse_args(argv)
     data = Path(args.data)
     if not (data / "songs_en_de").exists():
@@ -103,6 +126,8 @@ def main(argv=None):
     items = load_items(data, args.limit)
     print(f"{len(items)} clips ({(items['id'].str.startswith('gtzan')).sum()} gtzan_mini), "
           f"{os.cpu_count()} cores, n_jobs={args.n_jobs}, encoder={args.encoder}")
+    if args.per_set_only:
+        return per_set(items, args.n_jobs)
     with tempfile.TemporaryDirectory(prefix="bench_cache_") as cache:
         t = time.perf_counter()
         cold = project(items, cache, args.n_jobs, args.encoder, args.progress)
@@ -122,6 +147,7 @@ def main(argv=None):
     print(f"warm == cold: {same}; max |mfcc_stats project - naive| = {diff:.2e}")
     print(f"ratio (2)/(1) naive/cold = {t_naive / t_cold:6.1f}  (target >= 3)")
     print(f"ratio (1)/(3) cold/warm  = {t_cold / t_warm:6.1f}  (target >= 50)")
+    per_set(items, args.n_jobs)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
+SHARED = Path(os.environ.get("VAE_CLUSTER_SHARED_DATA") or REPO.parent / "shared" / "data")  # env: other checkouts
 
 # Tiny settings for end-to-end runs: few songs, few epochs, no permutations beyond a handful.
 TINY = ["data.songs_per_class=6", "trainer=fast", "eval.n_permutations=5", "plots.projection=pca",
