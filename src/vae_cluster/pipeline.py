@@ -74,6 +74,15 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     # bad options of the later steps fail now, before extraction and training
     evaluator, reducer, clusterer = instantiate(cfg.eval), instantiate(cfg.reduce), instantiate(cfg.cluster)
     plotter = instantiate(cfg.plots)
+    # LEAD-WIRE (issue 14): report writer and experiment tracker; the lead adds `report: default` and
+    # `logger: none` to conf/config.yaml defaults, then these become instantiate(cfg.report/cfg.logger)
+    from vae_cluster.report.writer import ReportWriter
+    from vae_cluster.tracking.base import RunLogger
+
+    reporter = instantiate(cfg.report) if "report" in cfg else ReportWriter(projection=cfg.plots.projection, seed=cfg.seed)
+    tracker = instantiate(cfg.logger) if "logger" in cfg else RunLogger()
+    tracker.start(cfg, out_dir)
+    tracker.log_params({"choices": choices, **info["config"]})
     seed_everything(cfg.seed)
 
     # 1. data and song-grouped splits
@@ -100,6 +109,7 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     model = instantiate(cfg.model, _partial_=True)(input_shape=X.shape[1:], data_info=data_info)
     C = model.conditions(items)
     trainer = instantiate(cfg.trainer)
+    trainer.on_epoch.append(tracker.log_epoch)  # LEAD-WIRE (issue 14)
     history = trainer.fit(model, X[train], X[val], *(None, None) if C is None else (C[train], C[val]),
                           out_dir=out_dir)
     history.to_csv(out_dir / "history.csv", index=False)
@@ -154,7 +164,11 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     write_metrics_md(metrics, out_dir / "metrics.md",
                      f"Clustering metrics: {model_name} · reduce={choices.get('reduce', '')} · "
                      f"cluster={choices.get('cluster', '')} · eval.split={evaluator.split}")
-    assign.to_csv(out_dir / "assignments.csv", index=False)
+    from vae_cluster.report.assignments import assignments_table  # LEAD-WIRE (issue 14)
+
+    assignments_table(items, ev, {m: r.clusters for m, r in done.items()}).to_csv(out_dir / "assignments.csv",
+                                                                                  index=False)
+    tracker.log_metrics(metrics)  # LEAD-WIRE (issue 14)
 
     # 6. figures and report
     art = RunArtifacts(out_dir, model_name, model, trainer, items, ev, X, C, list(evaluator.targets), done,
@@ -165,5 +179,7 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
                 n_items=len(items), n_eval=int(ev.sum()), n_skipped=len(feats.skipped), epochs=len(history),
                 plots_time_s=round(time.time() - t_plots, 2))
     write_json(out_dir / "run.json", info)
-    write_run_report(out_dir, items=items)
+    reporter.write(art)  # LEAD-WIRE (issue 14): was write_run_report(out_dir, items=items)
+    tracker.log_artifacts(out_dir)  # LEAD-WIRE (issue 14)
+    tracker.finish("complete")
     return info

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from vae_cluster.utils.progress import progress  # issue 14: log lines instead of bars off a terminal
 
 from vae_cluster.utils.errors import UserError
 from vae_cluster.utils.runinfo import write_json
@@ -84,6 +84,7 @@ class Trainer:
         if self.device.type == "cuda" and self.device.index is None:  # 'cuda' -> 'cuda:N': comparable devices
             self.device = torch.device("cuda", torch.cuda.current_device())
         self.progress, self.seed = progress, seed
+        self.on_epoch: list = []  # issue 14 hook: callables (epoch, row dict) after each epoch, e.g. RunLogger.log_epoch
         amp = _flag(amp, "amp")
         on_cuda = self.device.type == "cuda"
         if amp is True and not on_cuda:
@@ -272,8 +273,8 @@ class Trainer:
                          "amp_dtype": str(self.amp_dtype).replace("torch.", "") if self.amp else None,
                          "resumed_from_epoch": resumed_from, "pretrain_epochs": P,
                          "n_parameters": sum(p.numel() for p in model.parameters())}
-        bar = tqdm(range(st["epoch"], total), desc=f"train:{type(model).__name__}", disable=not self.progress,
-                   initial=st["epoch"], total=total)
+        bar = progress(range(st["epoch"], total), desc=f"train:{type(model).__name__}", enabled=self.progress,
+                       initial=st["epoch"], total=total)  # issue 14
         try:
             for epoch in bar:
                 if st["stopped"]:
@@ -294,6 +295,8 @@ class Trainer:
                     row.update({f"val_{k}": v for k, v in self._run_epoch(model, Xv, Cv, kl_w).items()})
                 row["seconds"] = time.perf_counter() - t0
                 st["rows"].append(row)
+                for hook in self.on_epoch:  # issue 14
+                    hook(epoch + 1, row)
                 bad = [k for k, v in row.items() if k.endswith("loss") and not math.isfinite(v)]
                 if bad:
                     raise TrainingDiverged(
