@@ -17,7 +17,8 @@ h1{border-bottom:2px solid #ccc;padding-bottom:.2em} h2{margin-top:1.8em;border-
 table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.82em}
 th,td{border:1px solid #ddd;padding:3px 7px;text-align:right;white-space:nowrap}
 th{background:#f3f3f3} td.t,th.t{text-align:left} tr:nth-child(even) td{background:#fafafa}
-td.t{white-space:normal;max-width:900px;word-break:break-word} td.flag{color:#a33;font-weight:600} .caption{color:#555;font-size:.9em;margin:.2em 0 1.4em}
+td.t{white-space:nowrap} td.w{white-space:normal;min-width:320px;max-width:760px;overflow-wrap:anywhere;text-align:left}
+.tw{overflow-x:auto;max-width:100%} td.flag{color:#a33;font-weight:600} .caption{color:#555;font-size:.9em;margin:.2em 0 1.4em}
 figure{margin:1em 0} img{max-width:100%;border:1px solid #eee} code{background:#f4f4f4;padding:0 3px}
 .note{color:#666;font-size:.9em} figure img{display:block;max-width:min(100%,1100px);height:auto}
 pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.82em} details{margin:.6em 0}
@@ -30,7 +31,7 @@ summary{cursor:pointer;color:#335}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:12px}
 .card{border:1px solid #ddd;border-radius:6px;padding:.4em .8em;background:#fcfcfc}
 .card h3{margin:.3em 0;font-size:1.05em} .card ol{padding-left:1.3em;margin:.4em 0} .card li{margin:.45em 0}
-.card audio{width:100%;height:32px} .comp{font-size:.85em;color:#333} .lyr{font-size:.8em;color:#777;font-style:italic}
+.card audio{width:100%;height:30px;margin:.15em 0} .card li div{white-space:nowrap;overflow:hidden;text-overflow:ellipsis} .comp{font-size:.85em;color:#333} .lyr{font-size:.8em;color:#777;font-style:italic;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 table.sortable th{cursor:pointer} table.sortable th:after{content:' ⇅';color:#aaa;font-size:.8em}
 """
 
@@ -205,11 +206,11 @@ def html_table(df: pd.DataFrame, flag_col: str | None = None, sortable: bool = F
     for i, row in enumerate(df.itertuples(index=False)):
         cells = []
         for c, v in zip(df.columns, row):
-            cls = "flag" if c == flag_col and fmt(v) else ("t" if c in text_cols else "")
             text = e(fmt(v))
+            cls = "flag" if c == flag_col and fmt(v) else ("w" if len(text) > 60 else "t" if c in text_cols else "")
             if c in links and links[c][i]:
                 text = f"<a href='{e(links[c][i])}'>{text}</a>"
             cells.append(f"<td class='{cls}'>{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     cls = " class='sortable'" if sortable else ""
-    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return f"<div class='tw'><table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"

@@ -237,6 +237,8 @@ def metric_tables(doc: Document, m: pd.DataFrame) -> None:
               sortable=True)
     internal = select_cols(main[main.get("level", "clip") == "clip"] if "level" in main else main, INTERNAL_COLS)
     extra = [c for c in m.columns if c.startswith("unreduced_") and m[c].notna().any()]
+    if "unreduced_space" in main and "space" in main and (as_text(main["unreduced_space"]) == as_text(main["space"])).all():
+        extra = []  # no reducer: the unreduced columns repeat the others
     if extra:
         internal = pd.concat([internal.reset_index(drop=True),
                               main.loc[main["level"] == "clip", extra].reset_index(drop=True)], axis=1)
