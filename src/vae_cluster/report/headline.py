@@ -7,7 +7,7 @@ import math
 
 import pandas as pd
 
-from vae_cluster.report.document import fmt
+from vae_cluster.report.document import as_text, fmt
 
 BASELINES = ("raw", "pca", "ae")
 
@@ -39,7 +39,7 @@ def headline(metrics: pd.DataFrame, protocol: str, metric: str = "nmi", level: s
         level = level or str(m["level"].iloc[0])
         m = m[m["level"].astype(str) == level]
     model = str(m["model"].iloc[0]) if "model" in m and len(m) else ""
-    uses = m["uses_labels"].fillna("").astype(str) if "uses_labels" in m else pd.Series("", index=m.index)
+    uses = as_text(m["uses_labels"]) if "uses_labels" in m else pd.Series("", index=m.index)
     out = []
     for target in dict.fromkeys(m["target"].astype(str)):
         t = m[m["target"].astype(str) == target]
