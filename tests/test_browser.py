@@ -115,11 +115,13 @@ def test_leaderboard_in_browser(browser, sweep):
     hrefs = browser.execute_script("return Array.from(document.querySelectorAll('table a')).map(a => a.href)")
     reports = [Path(unquote(urlparse(h).path)) for h in hrefs if h.endswith("report.html")]
     assert reports and all(p.exists() for p in reports)
-    # sorting by a header reorders the rows
-    first_col = "return Array.from(document.querySelector('table.sortable').tBodies[0].rows).map(r => r.cells[0].innerText)"
-    before = browser.execute_script(first_col)
-    browser.execute_script("document.querySelector('table.sortable th').click()")
-    after = browser.execute_script(first_col)
-    assert sorted(before) == after or sorted(before, reverse=True) == after
+    # clicking the NMI header sorts the rows by it (ascending first; the page starts sorted descending)
+    col = "var t=document.querySelector('table.sortable'),i=Array.from(t.tHead.rows[0].cells)" \
+          ".findIndex(c => c.innerText.startsWith('NMI'));"
+    values = col + "return Array.from(t.tBodies[0].rows).map(r => parseFloat(r.cells[i].innerText))"
+    before = browser.execute_script(values)
+    browser.execute_script(col + "t.tHead.rows[0].cells[i].click()")
+    after = browser.execute_script(values)
+    assert after == sorted(before) and before == sorted(before, reverse=True)
     # and a link opens that run's report
     assert open_page(browser, reports[0]) == [] and "Run report" in browser.title

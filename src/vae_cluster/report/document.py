@@ -82,8 +82,16 @@ class Document:
         """Collapsible preformatted text (Markdown: a plain code block)."""
         self.blocks.append(("details", summary, text))
 
-    def kv(self, pairs: dict):
-        df = pd.DataFrame({"key": list(pairs), "value": [fmt(v) for v in pairs.values()]})
+    def kv(self, pairs: dict, per_column: int = 8):
+        """Key/value pairs; more than `per_column` are laid out side by side (key, value, key, value...)."""
+        items = [(k, fmt(v)) for k, v in pairs.items()]
+        n_cols = min(3, -(-len(items) // per_column)) or 1
+        rows = -(-len(items) // n_cols)
+        df = pd.DataFrame(index=range(rows))
+        for j in range(n_cols):
+            part = items[j * rows:(j + 1) * rows] + [("", "")] * rows
+            df[f"key{'' if j == 0 else ' ' * j}"] = [k for k, _ in part[:rows]]
+            df[f"value{'' if j == 0 else ' ' * j}"] = [v for _, v in part[:rows]]
         self.blocks.append(("table", df, "", None, False, None))
 
     def image(self, path: Path, caption: str = ""):

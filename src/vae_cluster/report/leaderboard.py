@@ -231,7 +231,8 @@ def write_html(path, col: Collection, tables: dict, metrics: list[str], sources:
         links = None
         if not disp.empty:
             reports = [Path(str(d)) / "report.html" for d in agg["run_dir"]]
-            disp["report"] = [f"seed {s.split(',')[0]}" if p.exists() else "" for p, s in zip(reports, agg["seeds"])]
+            disp.insert(0, "report", [f"seed {s.split(',')[0]}" if p.exists() else ""
+                                      for p, s in zip(reports, agg["seeds"])])  # first: never scrolled away
             links = {"report": [os.path.relpath(p, Path(path).parent) if p.exists() else "" for p in reports]}
         doc.table(disp, flag_col="uses labels", sortable=True, links=links)
         if (target, level) == next(iter(tables)):  # the figures are about the first (sorting) table

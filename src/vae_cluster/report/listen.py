@@ -140,7 +140,9 @@ def cluster_cards(pts: pd.DataFrame, meta: dict, out_dir: Path, n_examples: int 
         for c in k:
             rows = pts[pts[col] == c]
             comp = [f"{lab}: {composition(rows, lab)}" for lab in labels]
-            near = rows.sort_values(rank).head(n_examples)
+            near = rows.sort_values(rank).head(n_examples).copy()
+            twice = near["title"].duplicated(keep=False)  # clips of one song: tell them apart by id
+            near.loc[twice, "title"] = near.loc[twice, "id"].str.split("/").str[-1]
             li, md_items = [], []
             for r in near.to_dict("records"):
                 src = r.get("audio", "")
@@ -149,7 +151,7 @@ def cluster_cards(pts: pd.DataFrame, meta: dict, out_dir: Path, n_examples: int 
                 by = f" — {r['artist']}" if r["artist"] else ""
                 player = f"<audio controls preload='metadata' src='{e(src)}'></audio>" if src else \
                     "<span class='note'>(no audio)</span>"
-                lyr = f"<div class='lyr'>{e(r['lyrics'])}…</div>" if r.get("lyrics") else ""
+                lyr = f"<div class='lyr' title='{e(r['lyrics'])}'>{e(r['lyrics'])}…</div>" if r.get("lyrics") else ""
                 li.append(f"<li><div><b>{e(r['title'])}</b>{e(by)} <span class='note'>{e(label_text(r))}</span></div>"
                           f"{player}{lyr}</li>")
                 md_items.append(f"  - {r['title']}{by} ({label_text(r)})" + (f" [audio]({r['audio']})" if r.get("audio") else ""))

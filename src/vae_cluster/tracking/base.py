@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from vae_cluster.report.collect import flatten as flat_params  # nested config -> {'model.latent_dim': 16}
+
 #: per-run files sent to a tracker as artifacts (figures under plots/ too)
 ARTIFACTS = ("report.html", "report.md", "plotly.min.js", "metrics.csv", "metrics.md", "history.csv",
              "assignments.csv", "map.csv", "map.json", "run.json", "diagnostics.json", "skipped.csv")
@@ -15,7 +17,7 @@ class RunLogger:
         """A run begins: `cfg` is the resolved DictConfig, `out_dir` the run folder."""
 
     def log_params(self, params: dict) -> None:
-        """Flat {key: value} of the run's settings (see flat_params)."""
+        """Nested {key: value} of the run's settings (trackers flatten it to model.latent_dim, ...)."""
 
     def log_epoch(self, epoch: int, values: dict) -> None:
         """One training epoch's row of history.csv (a trainer.on_epoch hook)."""
@@ -28,16 +30,6 @@ class RunLogger:
 
     def finish(self, status: str) -> None:
         """`complete` or `failed`."""
-
-
-def flat_params(node, prefix: str = "") -> dict:
-    """Nested config -> {'model.latent_dim': 16, ...}; lists as text."""
-    if isinstance(node, dict):
-        out = {}
-        for k, v in node.items():
-            out.update(flat_params(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: str(node) if isinstance(node, (list, tuple)) else node}
 
 
 def metric_values(metrics: pd.DataFrame, names=("nmi", "ari", "ami", "purity", "hungarian_acc", "silhouette",
