@@ -263,3 +263,18 @@ def test_leaderboard_html_is_sortable_and_links_reports(sweep, tmp_path):
 
     hrefs = re.findall(r"href='([^']+report\.html)'", page)
     assert hrefs and all((tmp_path / "out" / h).resolve().exists() for h in hrefs)
+
+
+def test_audio_links_are_relative_and_play_the_window(tmp_path):
+    import numpy as np
+
+    from vae_cluster.report.listen import audio_link, centre_ranks
+
+    run = tmp_path / "runs" / "r1"
+    run.mkdir(parents=True)
+    song = tmp_path / "data" / "my song.wav"
+    assert audio_link({"path": str(song), "offset": 0.0, "duration": float("nan")}, run) == "../../data/my%20song.wav"
+    assert audio_link({"path": str(song), "offset": 10.0, "duration": 5.0}, run).endswith("my%20song.wav#t=10,15")
+    Z = np.array([[0.0], [1.0], [3.0], [10.0], [11.0], [50.0]])
+    labels = np.array([0, 0, 0, 1, 1, -1])
+    assert centre_ranks(Z, labels).tolist() == [1, 0, 2, 0, 1, -1]  # centre of cluster 0 is 4/3
