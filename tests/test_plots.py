@@ -174,8 +174,12 @@ def test_tiny_run_writes_every_plot_and_report(tmp_path, data_dir):
     index = json.loads((run_dir / "plots" / "index.json").read_text())
     assert not [e for e in index if e["error"]]
     md = (run_dir / "report.md").read_text()
-    for section in ("## Data set", "## Configuration", "## Training", "## Metrics", "## Figures", "## Skipped files"):
-        assert section in md
+    sections = ("## Headline", "## Cluster cards", "## Interactive map", "## Metrics", "## Training", "## Data",
+                "## Configuration")
+    assert [md.index(s) for s in sections] == sorted(md.index(s) for s in sections)  # the reading order
+    for name in ("latent_vae.png", "dendrogram_vae.png"):  # readable at page width: panels wrap in rows of 2
+        head = (run_dir / "plots" / name).read_bytes()[:24]
+        assert int.from_bytes(head[16:20], "big") <= 1400, name
     assert "plots/latent_vae.png" in md and "NMI chance" in md
     html = (run_dir / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len(index)

@@ -168,9 +168,12 @@ def test_run_report_from_fake_folder(tmp_path):
     files = write_run_report(run, items=items)
     assert [f.name for f in files] == ["report.md", "report.html"]
     md = (run / "report.md").read_text()
-    for text in ("## Data set", "## Configuration", "## Metrics", "NMI chance", "purity chance", "uses labels",
-                 "language", "## Skipped files", "unreadable", "## Figures"):
+    for text in ("## Data", "## Configuration", "## Metrics", "NMI chance", "purity chance", "uses labels",
+                 "language", "skipped files by reason", "unreadable", "## Headline", "**genre: cvae NMI"):
         assert text in md, text
+    order = [md.index(h) for h in ("## Headline", "## Cluster cards", "## Metrics", "## Data", "## Configuration")]
+    assert order == sorted(order)  # the issue's reading order
+    assert "status **complete**" not in md and "Full resolved configuration" in md
     html = (run / "report.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "<table>" in html and "src='http" not in html
     assert math.isclose(pd.read_csv(run / "data_summary.csv")["items"].sum(), 3)
@@ -201,3 +204,77 @@ def test_real_tiny_sweep_2_models_2_clusterers_2_seeds(tmp_path, data_dir):
         assert set(lb.loc[lb.method_label == base, "n"]) == {2}  # once per seed, pooled over the 2 models
     md = (sweep / "leaderboard.md").read_text()
     assert "## genre · clip level" in md and "None." in md  # no failed runs
+
+
+# -- issue 14: headline, assignments, sortable leaderboard with report links -------------------------------
+
+def headline_metrics():
+    rows = []
+    for method, genre, lang in (("vae", 0.6, 0.2), ("raw", 0.4, 0.3), ("pca", 0.5, 0.1), ("ae", 0.7, 0.05)):
+        for target, v in (("genre", genre), ("language", lang), ("genre_shuffled", 0.01)):
+            rows.append({"model": "vae", "method": method, "target": target, "level": "clip", "nmi": v,
+                         "chance_nmi": 0.02, "p_nmi": 0.01, "n_items": 40, "uses_labels": ""})
+    m = pd.DataFrame(rows)
+    m.loc[(m["method"] == "ae") & (m["target"] == "genre"), "uses_labels"] = "genre"  # not comparable: skipped
+    return m
+
+
+def test_headline_picks_best_comparable_baseline_and_protocol():
+    from vae_cluster.report.headline import headline, headline_html, headline_text, protocol_name
+
+    proto = protocol_name({"config": {"eval": {"split": "test"}}})
+    assert proto == "holdout (eval.split=test)"
+    assert protocol_name({"config": {"eval": {"split": "test", "protocol": "5-fold"}}}) == "5-fold"
+    rows = headline(headline_metrics(), proto)
+    assert [r["target"] for r in rows] == ["genre", "language"]  # shuffled controls left out
+    g, lang = rows
+    assert (g["model_value"], g["baseline"], g["baseline_value"]) == (0.6, "pca", 0.5)  # ae was fed genre
+    assert (lang["baseline"], lang["baseline_value"], lang["n"], lang["chance"]) == ("raw", 0.3, 40, 0.02)
+    text = headline_text(rows)
+    assert "genre: vae NMI 0.600" in text and "best baseline pca 0.500" in text and "holdout (eval.split=test)" in text
+    assert headline_html(rows).count("class='hd'") == 2
+
+
+def test_assignments_cover_every_item():
+    import numpy as np
+
+    from vae_cluster.report.assignments import assignments_table
+
+    items = pd.DataFrame({"id": ["a", "b@10.0", "c"], "song_id": ["a", "b", "c"], "split": ["train", "test", "test"],
+                          "artist": ["x", "y", ""], "genre": ["pop", "rock", "rock"], "language": ["en", "bn", "bn"],
+                          "path": ["/d/a.wav", "/d/b.wav", "/d/c.wav"], "offset": [0.0, 10.0, 0.0],
+                          "duration": [None, 5.0, None], "title": ["A song", "", ""], "lyrics": ["la", "", ""]})
+    mask = np.array([False, True, True])
+    out = assignments_table(items, mask, {"vae": {"genre": np.array([1, -1])}})
+    assert list(out["id"]) == ["a", "b@10.0", "c"] and list(out["scored"]) == [False, True, True]
+    assert list(out["title"]) == ["A song", "b", "c"]  # file stem when there is no title
+    assert out["vae|genre"].isna().tolist() == [True, False, False] and list(out["vae|genre"][1:]) == [1, -1]
+    assert {"split", "artist", "path", "genre", "language", "offset"} <= set(out.columns)
+
+
+def test_leaderboard_html_is_sortable_and_links_reports(sweep, tmp_path):
+    for d in sorted(sweep.iterdir()):
+        if (d / "metrics.csv").exists():
+            (d / "report.html").write_text("<html></html>")
+    run_cli("report", str(sweep), "-o", str(tmp_path / "out"))
+    page = (tmp_path / "out" / "leaderboard.html").read_text()
+    assert "class='sortable'" in page and "<script>" in page
+    import re
+
+    hrefs = re.findall(r"href='([^']+report\.html)'", page)
+    assert hrefs and all((tmp_path / "out" / h).resolve().exists() for h in hrefs)
+
+
+def test_audio_links_are_relative_and_play_the_window(tmp_path):
+    import numpy as np
+
+    from vae_cluster.report.listen import audio_link, centre_ranks
+
+    run = tmp_path / "runs" / "r1"
+    run.mkdir(parents=True)
+    song = tmp_path / "data" / "my song.wav"
+    assert audio_link({"path": str(song), "offset": 0.0, "duration": float("nan")}, run) == "../../data/my%20song.wav"
+    assert audio_link({"path": str(song), "offset": 10.0, "duration": 5.0}, run).endswith("my%20song.wav#t=10,15")
+    Z = np.array([[0.0], [1.0], [3.0], [10.0], [11.0], [50.0]])
+    labels = np.array([0, 0, 0, 1, 1, -1])
+    assert centre_ranks(Z, labels).tolist() == [1, 0, 2, 0, 1, -1]  # centre of cluster 0 is 4/3

@@ -29,7 +29,8 @@ from vae_cluster.evaluation.evaluator import tidy
 from vae_cluster.evaluation.tables import summarise_folds, write_metrics_md
 from vae_cluster.models.base import DataInfo
 from vae_cluster.report.resume import comparable
-from vae_cluster.report.run_report import write_run_report
+from vae_cluster.report.assignments import assignments_table
+from vae_cluster.report.headline import headline, headline_text, protocol_name
 from vae_cluster.utils.errors import UserError
 from vae_cluster.utils.hashing import text_digest
 from vae_cluster.utils.runinfo import environment, metrics_fingerprint, write_json
@@ -102,6 +103,9 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     # 0. every object of the later steps, built now: a bad option fails before extraction and training
     evaluator, reducer, clusterer = instantiate(cfg.eval), instantiate(cfg.reduce), instantiate(cfg.cluster)
     plotter, baselines = instantiate(cfg.plots), instantiate(cfg.baselines)
+    reporter, tracker = instantiate(cfg.report), instantiate(cfg.logger)
+    tracker.start(cfg, out_dir)
+    tracker.log_params({"choices": choices, **info["config"]})
     seed_everything(cfg.seed)
 
     # 1. data and song-grouped splits
@@ -122,12 +126,13 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     model_name = choices.get("model") or "model"
 
     # 3-5. per fold: train, represent, cluster, score
-    rows, histories, first, n_eval = [], [], None, 0
+    rows, histories, first, n_eval, scored = [], [], None, 0, []
     for fold in folds(cfg, items, evaluator, out_dir):
         items = items.assign(split=fold.split.to_numpy())
         res = fit_and_score(cfg, fold, items, feats, data_info, model_name, evaluator, reducer, clusterer,
-                            baselines)
+                            baselines, tracker)
         rows += res["rows"]
+        scored.append(res["assignments"][res["assignments"]["scored"]] if fold.name else res["assignments"])
         histories.append(res["history"].assign(fold=fold.name) if fold.name else res["history"])
         first = first or (res, items, fold)
         n_eval += int(fold.eval_mask.sum())
@@ -141,15 +146,16 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
         metrics = summarise_folds(metrics)
     metrics.to_csv(out_dir / "metrics.csv", index=False)
     info.update(metrics_fingerprint(out_dir / "metrics.csv"))  # `report` never takes a cut file as complete
-    scored = (f"eval.split={evaluator.split}" if evaluator.protocol == "holdout" else
-              f"{evaluator.folds} folds" if evaluator.protocol == "cv" else "all items")
+    what = (f"eval.split={evaluator.split}" if evaluator.protocol == "holdout" else
+            f"{evaluator.folds} folds" if evaluator.protocol == "cv" else "all items")
     write_metrics_md(metrics, out_dir / "metrics.md",
                      f"Clustering metrics: {model_name} · reduce={choices.get('reduce', '')} · "
-                     f"cluster={choices.get('cluster', '')} · protocol={evaluator.protocol} ({scored})")
+                     f"cluster={choices.get('cluster', '')} · protocol={evaluator.protocol} ({what})")
+    tracker.log_metrics(metrics)
     history = pd.concat(histories, ignore_index=True)
     history.to_csv(out_dir / "history.csv", index=False)
+    pd.concat(scored, ignore_index=True).to_csv(out_dir / "assignments.csv", index=False)  # cv: each item once
     res, items, fold = first
-    res["assignments"].to_csv(out_dir / "assignments.csv", index=False)
 
     # 7. figures and report
     art = RunArtifacts(out_dir, model_name, res["model"], res["trainer"], items, fold.eval_mask, res["X"], res["C"],
@@ -160,12 +166,15 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
                 wall_time_s=round(time.time() - t0, 2), n_items=len(items), n_eval=n_eval, n_skipped=len(skipped), epochs=len(history),
                 plots_time_s=round(time.time() - t_plots, 2))
     write_json(out_dir / "run.json", info)
-    write_run_report(out_dir, items=items)
+    reporter.write(art)
+    tracker.log_artifacts(out_dir)
+    tracker.finish("complete")
+    print(headline_text(headline(metrics, protocol_name(info))))
     return info
 
 
 def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluator, reducer, clusterer,
-                  baselines) -> dict:
+                  baselines, tracker) -> dict:
     """One fold: standardise on its training split, train the model, embed the evaluated items with the
     model and the baselines, reduce, cluster and score each representation."""
     train, val, ev = select(items, "train"), select(items, "val"), fold.eval_mask
@@ -179,6 +188,7 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
     model = instantiate(cfg.model, _partial_=True)(input_shape=X.shape[1:], data_info=data_info)
     C = model.conditions(items)
     trainer = instantiate(cfg.trainer)
+    trainer.on_epoch.append(tracker.log_epoch)
     trainer.data_identity = text_digest(comparable({k: OmegaConf.to_container(cfg[k], resolve=True)
                                                       for k in ("data", "split", "features")}) + fold.name)
     history = trainer.fit(model, X[train], X[val], *(None, None) if C is None else (C[train], C[val]),
@@ -200,10 +210,7 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
 
     # 5. reduce, cluster, score
     eval_items = items[ev].reset_index(drop=True)
-    label_cols = [c for c in LABELS if c in eval_items and (eval_items[c] != "").any()]
-    label_cols += [t for t in evaluator.targets if t not in label_cols]
-    notes = ["notes"] if "notes" in eval_items else []
-    rows, assign = [], eval_items[["id", "song_id", "split", *label_cols, *notes]].copy()
+    rows = []
     done: dict[str, Representation] = {}
     for method, rep in reps.items():
         red = clone(reducer)
@@ -212,8 +219,9 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
         m_rows, clusters = evaluator.evaluate(method, space, Rr, eval_items, clusterer, rep.uses_labels,
                                               full=rep.Z, full_space=rep.space, own_labels=rep.own_labels)
         rows += [{**r, "fold": fold.name} for r in m_rows]
-        for target, lab in clusters.items():
-            assign[f"{method}|{target}"] = lab  # -1 = noise (density clusterers)
         done[method] = Representation(space, Rr, rep.uses_labels, rep.own_labels, clusters)
+    assign = assignments_table(items, ev, {m: r.clusters for m, r in done.items()})  # -1 = noise
+    if fold.name:
+        assign.insert(3, "fold", fold.name)
     return {"rows": rows, "history": history, "model": model, "trainer": trainer, "X": X, "C": C, "reps": done,
             "assignments": assign}

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import soundfile as sf
-from tqdm.auto import tqdm
+from vae_cluster.utils.progress import progress
 
 from vae_cluster.data.audio import AUDIO_EXTENSIONS, declared_frames, plain_reason
 from vae_cluster.utils.errors import UserError
@@ -126,7 +126,7 @@ def build_report(items: pd.DataFrame, dataset, cfg, fast: bool = False) -> tuple
 
 
 def audio_section(items, paths, root, fast, facts) -> list[str]:
-    rows = [inspect_file(p, fast) for p in tqdm(paths, desc="check", unit="file", leave=False)]
+    rows = [inspect_file(p, fast) for p in progress(paths, desc="check", unit="file", leave=False)]
     files = pd.DataFrame(rows)
     ok = files[~files["problem"].str.startswith(("missing", "empty", "unreadable", "no audio", "NaN"))]
     lines = ["", f"audio files: {len(files)} referenced, {len(ok)} readable",

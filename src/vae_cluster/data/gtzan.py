@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
+from vae_cluster.utils.progress import progress
 
 from vae_cluster.data.base import Dataset, share_song_ids
 from vae_cluster.data.naming import file_ids
@@ -52,7 +52,7 @@ def genre_folders(root: Path, layouts=LAYOUTS, extensions=(".wav", ".au")) -> tu
 
 def group_duplicates(items: pd.DataFrame) -> pd.DataFrame:
     """Byte-identical files share the song id of the first of them (sorted by id)."""
-    paths = tqdm(items["path"], desc="hashing", unit="file", leave=False, disable=len(items) < 500)
+    paths = progress(items["path"], desc="hashing", enabled=len(items) >= 500, unit="file", leave=False)
     hashes = pd.Series([file_hash(Path(p)) for p in paths], index=items.index)
     return share_song_ids(items, hashes, "exact-duplicate file(s)")
 

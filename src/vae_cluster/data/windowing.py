@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from vae_cluster.utils.progress import progress as progress_bar
 
 from vae_cluster.data.audio import audio_info
 from vae_cluster.utils.errors import AudioError, UserError
@@ -23,7 +23,7 @@ def file_durations(paths, progress: bool = True) -> dict[str, float]:
     """Seconds per unique path; NaN where the file is missing or unreadable."""
     out = {}
     uniq = [p for p in dict.fromkeys(paths) if p]
-    for p in tqdm(uniq, desc="durations", unit="file", disable=not progress or len(uniq) < 500, leave=False):
+    for p in progress_bar(uniq, desc="durations", enabled=progress and len(uniq) >= 500, unit="file", leave=False):
         try:
             out[p] = audio_info(p).duration
         except AudioError:

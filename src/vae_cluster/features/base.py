@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
 from vae_cluster.features.cache import CODE_VERSION, FeatureCache, digest, item_identity
 from vae_cluster.utils.errors import AudioError, TransientAudioError, UserError
+from vae_cluster.utils.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class FeatureExtractor:
 
     def extract(self, items: pd.DataFrame) -> Features:
         records = items.to_dict("records")
-        it = tqdm(records, desc=f"features:{self.name}", disable=not self.progress, unit="clip")
+        it = progress_bar(records, desc=f"features:{self.name}", enabled=self.progress, unit="clip")
         if self.n_jobs == 1:
             results = [self._safe_one(r) for r in it]
         else:
@@ -220,7 +220,7 @@ def extract_audio(items: pd.DataFrame, sets: list[AudioFeatureSet], n_jobs: int 
     if todo:
         names = "+".join(s.name for s in sets)
         jobs = _resolve_jobs(n_jobs, len(todo))
-        bar = tqdm(total=len(todo), desc=f"features:{names}", disable=not progress, unit="clip")
+        bar = progress_bar(total=len(todo), desc=f"features:{names}", enabled=progress, unit="clip")
         calls = (delayed(analyse_item)(records[i], [sets[j] for j in js]) for i, js in todo)
         # one BLAS thread per clip, as joblib gives its workers: multi-threaded BLAS on these small
         # products is slower, and far slower on a busy machine

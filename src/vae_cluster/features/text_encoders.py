@@ -24,7 +24,7 @@ import unicodedata  # noqa: E402
 import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
+from vae_cluster.utils.progress import progress as progress_bar  # noqa: E402
 
 from vae_cluster.features.cache import CODE_VERSION, FeatureCache, digest  # noqa: E402
 from vae_cluster.utils.errors import UserError  # noqa: E402
@@ -311,8 +311,8 @@ def embed_texts(texts: list[str], encoder: TextEncoder, cache_dir: str | None = 
         owner = np.asarray(owner)
         E = np.zeros((len(flat), 0), np.float32)
         step = 64
-        bar = tqdm(total=len(flat), desc=f"{desc}:{encoder.name}", disable=not progress or len(flat) < 64,
-                   unit="chunk")
+        bar = progress_bar(total=len(flat), desc=f"{desc}:{encoder.name}", enabled=progress and len(flat) >= 64,
+                           unit="chunk")
         outs = []
         for i in range(0, len(flat), step):
             outs.append(encoder.encode([c for c, _ in flat[i:i + step]]))

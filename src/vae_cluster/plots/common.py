@@ -18,6 +18,18 @@ def save(fig, path: Path) -> Path:
     return path
 
 
+def panel_grid(n: int, width: float, height: float, max_cols: int = 2):
+    """A figure with n panels in rows of at most `max_cols` (readable at page width); unused axes hidden."""
+    n = max(n, 1)
+    cols = min(n, max_cols)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.axis("off")
+    return fig, flat[:n]
+
+
 def placeholder(path: Path, title: str, message: str) -> Path:
     """A small figure that says why the real one could not be drawn (keeps the report's layout stable)."""
     fig, ax = plt.subplots(figsize=(6, 2.2))

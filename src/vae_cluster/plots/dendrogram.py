@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 from scipy.cluster.hierarchy import dendrogram, linkage
 
-from vae_cluster.plots.common import NOISE, cluster_names, save, sort_categories
+from vae_cluster.plots.common import NOISE, cluster_names, panel_grid, save, sort_categories
 
 
 def centroids(Z: np.ndarray, groups) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -26,9 +25,8 @@ def centroid_dendrograms(path: Path, Z: np.ndarray, panels: dict[str, tuple[np.n
 
     Ward linkage on the centroids (Euclidean, in the clustered space); leaves are labelled with the group,
     its size and, for clusters, the majority class."""
-    n = max(len(panels), 1)
-    fig, axes = plt.subplots(1, n, figsize=(5.6 * n, 4.4), squeeze=False)
-    for ax, (name, (groups, ref)) in zip(axes[0], panels.items()):
+    fig, axes = panel_grid(len(panels), 5.6, 4.2)
+    for ax, (name, (groups, ref)) in zip(axes, panels.items()):
         disp = cluster_names(groups) if np.asarray(groups).dtype.kind in "iu" else np.asarray(groups).astype(str)
         names, C, sizes = centroids(Z, disp)
         leaves = []

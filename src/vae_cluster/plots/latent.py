@@ -5,10 +5,9 @@ import logging
 import warnings
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 
-from vae_cluster.plots.common import cluster_names, colours, legend, save, sort_categories
+from vae_cluster.plots.common import cluster_names, colours, legend, panel_grid, save, sort_categories
 
 log = logging.getLogger(__name__)
 PROJECTIONS = ("umap", "tsne", "pca")
@@ -50,10 +49,9 @@ def project_2d(Z: np.ndarray, method: str = "umap", seed: int = 0) -> tuple[np.n
 
 def scatter_panels(P: np.ndarray, colourings: dict[str, np.ndarray], title: str, axis: str, path: Path) -> Path:
     """One panel per colouring (e.g. clusters, genre, language); cluster noise (-1) is drawn grey."""
-    n = max(len(colourings), 1)
-    fig, axes = plt.subplots(1, n, figsize=(5.4 * n, 4.8), squeeze=False)
+    fig, axes = panel_grid(len(colourings), 5.4, 4.6)
     axis_name = axis.split(" (")[0]
-    for ax, (name, values) in zip(axes[0], colourings.items()):
+    for ax, (name, values) in zip(axes, colourings.items()):
         values = np.asarray(values)
         values = cluster_names(values) if values.dtype.kind in "iu" else values.astype(str)
         cats = sort_categories(values)

@@ -60,8 +60,7 @@ class Plotter:
             if "latent" in self.kinds:
                 self._figure("latent", method, f"latent_{method}.png",
                              lambda p, r=rep, m=method, t=tag: self._latent(p, m, t, r, labels),
-                             f"2-D {self.projection.upper() if self.projection != 'tsne' else 't-SNE'} map of the "
-                             f"representation that was clustered ({rep.space}) for {method}, coloured by cluster "
+                             f"2-D map (projection in the figure title) of the representation that was clustered ({rep.space}) for {method}, coloured by cluster "
                              f"and by each label")
             if "distributions" in self.kinds:
                 self._figure("distributions", method, f"clusters_{method}.png",

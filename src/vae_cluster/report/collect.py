@@ -20,7 +20,9 @@ import pandas as pd
 
 CHOICE_COLS = ("experiment", "data", "features", "model", "reduce", "cluster", "trainer", "eval")
 #: config keys that never make two runs different experiments (paths, progress bars, devices, figures)
-IGNORED_PREFIXES = ("paths.", "plots.", "hydra.", "skip_complete")
+IGNORED_PREFIXES = ("paths.", "plots.", "hydra.", "skip_complete", "logger.", "report.")
+#: config groups that never change results (figures, report, experiment tracker)
+IGNORED_GROUPS = ("plots", "logger", "report")
 IGNORED_SUFFIXES = (".progress", ".n_jobs", ".device", "data.root")
 PRUNE = {".hydra", "plots", ".submitit", "cache", "__pycache__", ".git"}
 #: columns every metrics.csv has
@@ -75,7 +77,7 @@ def read_run(path: Path) -> tuple[dict, pd.DataFrame | None, dict]:
     for c in CHOICE_COLS:
         row[c] = "" if choices.get(c) is None else str(choices.get(c))
     row["_extra"] = {c: str(v) for c, v in choices.items()
-                     if c not in CHOICE_COLS and c != "plots" and not c.startswith("hydra") and v is not None}
+                     if c not in CHOICE_COLS and c not in IGNORED_GROUPS and not c.startswith("hydra") and v is not None}
     cfg = info.get("config") if isinstance(info.get("config"), dict) else {}
     flat = flatten(cfg)
     row["seed"] = info.get("seed", cfg.get("seed"))

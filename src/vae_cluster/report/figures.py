@@ -90,7 +90,7 @@ def ranking(path: Path, agg: pd.DataFrame, col, metric: str, target: str, level:
         handles.append(Patch(color="tab:red", label="uses labels (not comparable)"))
     if ch and f"{ch}_mean" in agg and agg[f"{ch}_mean"].notna().any():
         handles.append(plt.Line2D([], [], color="k", ls="--", label="chance (permutation / majority)"))
-    ax.legend(handles=handles, fontsize=7, loc="lower right")
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.set_title(f"Ranking by {name}: mean ± std over seeds" + (f" (top {top})" if len(agg) == top else ""),
                  fontsize=10)
     ax.set_xlim(left=min(0, float(agg[f"{metric}_mean"].min()) - 0.05))

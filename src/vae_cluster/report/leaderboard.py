@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -83,6 +85,7 @@ def aggregate(col: Collection, target: str, level: str, metrics: list[str]) -> p
     for p in pvals:  # seeds whose permutation test beats chance at 5 %
         out[f"{p[2:]}_significant"] = g[p].apply(lambda v: f"{int((v < 0.05).sum())}/{int(v.notna().sum())}"
                                                  if v.notna().any() else "")
+    out["run_dir"] = g["run_dir"].first()  # one run of the row (its first seed), for links to its report
     out["uses_labels"] = g["uses_labels"].first()
     out["space"] = g["space"].first()
     out = out.reset_index()
@@ -220,11 +223,24 @@ def write_html(path, col: Collection, tables: dict, metrics: list[str], sources:
           f"({', '.join(f'{v} {k}' for k, v in st.items())}). Mean ± std (ddof=1) over seeds, n = seeds.")
     if col.variant_keys:
         doc.p("Config keys that vary besides the seed: " + ", ".join(f"`{k}`" for k in col.variant_keys))
-    for path_ in figures:
-        doc.image(path_, path_.stem.replace("_", " "))
+    doc.p("Click a column header to sort; `report` opens the run's report (the first seed's run of the row).",
+          "note")
     for (target, level), agg in tables.items():
         doc.h(f"{target} · {level} level")
-        doc.table(display_table(agg, col, metrics) if not agg.empty else pd.DataFrame(), flag_col="uses labels")
+        disp = display_table(agg, col, metrics) if not agg.empty else pd.DataFrame()
+        links = None
+        if not disp.empty:
+            reports = [Path(str(d)) / "report.html" for d in agg["run_dir"]]
+            disp.insert(0, "report", [f"seed {s.split(',')[0]}" if p.exists() else ""
+                                      for p, s in zip(reports, agg["seeds"])])  # first: never scrolled away
+            links = {"report": [os.path.relpath(p, Path(path).parent) if p.exists() else "" for p in reports]}
+        doc.table(disp, flag_col="uses labels", sortable=True, links=links)
+        if (target, level) == next(iter(tables)):  # the figures are about the first (sorting) table
+            for path_ in figures:
+                doc.image(path_, path_.stem.replace("_", " "))
+    if not tables:
+        for path_ in figures:
+            doc.image(path_, path_.stem.replace("_", " "))
     doc.h("Failed or incomplete runs")
     bad = col.runs[col.runs["status"] != "complete"] if not col.runs.empty else col.runs
     if bad.empty:

@@ -8,7 +8,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 #: top-level keys and key suffixes that do not change a run's results
-IGNORED_TOP = ("skip_complete", "paths")
+IGNORED_TOP = ("skip_complete", "paths", "logger", "report")
 IGNORED_SUFFIXES = ("progress", "n_jobs")
 
 

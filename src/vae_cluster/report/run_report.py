@@ -43,13 +43,14 @@ def write_data_summary(out_dir: Path, items: pd.DataFrame) -> Path:
     return path
 
 
-def write_run_report(out_dir: Path, items: pd.DataFrame | None = None) -> list[Path]:
-    """Write report.md and report.html; returns the files written. Never raises: a broken report is logged."""
+def write_run_report(out_dir: Path, items: pd.DataFrame | None = None, options=None) -> list[Path]:
+    """Write report.md and report.html; returns the files written. Never raises: a broken report is logged.
+    `options`: a report.writer.ReportWriter (audio embedding, examples per card); default settings when None."""
     out_dir = Path(out_dir)
     try:
         if items is not None:
             write_data_summary(out_dir, items)
-        doc = build(out_dir)
+        doc = build(out_dir, options)
         md, page = out_dir / "report.md", out_dir / "report.html"
         md.write_text(doc.markdown(out_dir), encoding="utf-8")
         page.write_text(doc.html(), encoding="utf-8")
@@ -76,6 +77,24 @@ def select_cols(df: pd.DataFrame, spec) -> pd.DataFrame:
     return out
 
 
+#: settings that never change a result: left out of the chosen-options table (still in the full config)
+QUIET_KEYS = {"_target_", "_recursive_", "progress", "n_jobs", "cache_dir", "seed"}
+
+
+def chosen_settings(group: str, node):
+    """A group's settings without bookkeeping keys; hybrid features keep only the parts in `sets`."""
+    if not isinstance(node, dict):
+        return node
+    node = {k: v for k, v in node.items() if k not in QUIET_KEYS}
+    if group == "features" and isinstance(node.get("sets"), list):
+        sets = node["sets"]
+        if isinstance(node.get("parts"), dict):
+            node["parts"] = {k: chosen_settings(group, v) for k, v in node["parts"].items() if k in sets}
+        if isinstance(node.get("weights"), dict):
+            node["weights"] = {k: v for k, v in node["weights"].items() if k in sets}
+    return node
+
+
 def params(node) -> str:
     if not isinstance(node, dict):
         return str(node)
@@ -83,17 +102,173 @@ def params(node) -> str:
                      for k, v in node.items() if k != "_target_")
 
 
-def build(out_dir: Path) -> Document:
+def overrides_of(out_dir: Path, info: dict) -> list[str]:
+    """Command-line overrides: run.json `overrides` when present, else Hydra's .hydra/overrides.yaml."""
+    if info.get("overrides"):
+        return [str(o) for o in info["overrides"]]
+    path = out_dir / ".hydra" / "overrides.yaml"
+    if path.exists():
+        from omegaconf import OmegaConf
+
+        try:
+            return [str(o) for o in OmegaConf.to_container(OmegaConf.load(path)) or []]
+        except Exception:  # noqa: BLE001 - a hand-edited file: show nothing rather than fail
+            return []
+    return []
+
+
+def figures_by_kind(out_dir: Path) -> dict[str, list[dict]]:
+    from vae_cluster.plots.plotter import read_index
+
+    out: dict[str, list[dict]] = {}
+    for e in read_index(out_dir):
+        out.setdefault(e.get("kind", "other"), []).append(e)
+    return out
+
+
+def add_figures(doc: Document, out_dir: Path, entries: list[dict]) -> None:
+    for e in entries:
+        cap = e.get("caption", "")
+        if e.get("error"):
+            cap += f" — could not be drawn: {e['error']}"
+        doc.image(out_dir / "plots" / e["file"], cap)
+
+
+def build(out_dir: Path, options=None) -> Document:
+    """Headline, cluster cards, interactive map, metric tables, training, diagnostics, data, configuration."""
+    from vae_cluster.report.headline import headline, headline_html, headline_markdown, protocol_name
+    from vae_cluster.report.listen import cluster_cards, latent_map, read_points
+    from vae_cluster.report.writer import ReportWriter
+
+    opts = options or ReportWriter()
     info = json.loads((out_dir / "run.json").read_text()) if (out_dir / "run.json").exists() else {}
     cfg, choices = info.get("config", {}), info.get("choices", {})
     name = " · ".join(str(choices.get(g)) for g in ("data", "features", "model", "reduce", "cluster") if choices.get(g))
     doc = Document(f"Run report: {name or out_dir.name}")
-    doc.p(f"Folder `{out_dir}` · status **{info.get('status', 'unknown')}** · seed {info.get('seed', '?')} · "
-          f"device {info.get('device', '?')} · wall time {info.get('wall_time_s', '?')} s · git "
-          f"`{info.get('git_sha') or 'unknown'}`")
+    status = info.get("status", "unknown")
+    doc.p((f"Status: {status}. " if status != "complete" else "")
+          + f"Folder `{out_dir}` · seed {info.get('seed', '?')} · device {info.get('device', '?')} · "
+          f"wall time {info.get('wall_time_s', '?')} s · git `{info.get('git_sha') or 'unknown'}`", "note")
+    figs = figures_by_kind(out_dir)
+    m = read_csv(out_dir / "metrics.csv")
+
+    # -- headline ----------------------------------------------------------------------
+    doc.h("Headline")
+    rows = headline(m, protocol_name(info)) if m is not None else []
+    doc.raw(headline_html(rows), headline_markdown(rows))
+    doc.p("NMI of the model's clusters against each label next to the best same-run baseline (raw features, "
+          "PCA, autoencoder; clustered the same way) and the label-permutation chance level.", "note")
+
+    # -- listening ---------------------------------------------------------------------
+    pts, meta = read_points(out_dir)
+    doc.h("Cluster cards")
+    if pts is None or pts.empty:
+        doc.p("No map.csv in this run (written by the report step of newer runs).", "note")
+    else:
+        card_html, card_md = cluster_cards(pts, meta, out_dir, opts.n_examples, opts.embed_audio,
+                                           opts.preview_seconds, opts.preview_sample_rate)
+        doc.raw(card_html, card_md)
+        doc.h("Interactive map")
+        doc.p(f"{len(pts)} scored items: {meta.get('projection', '')} of the clustered space "
+              f"({meta.get('space', '')}) of {meta.get('method', '')}. Switch the colouring with the menu; "
+              "hover for title, artist, labels and cluster; click to play.", "note")
+        doc.raw(latent_map(pts, meta, out_dir), "*(interactive map: open report.html)*")
+
+    # -- metrics -----------------------------------------------------------------------
+    doc.h("Metrics")
+    if m is None:
+        doc.p("No metrics.csv in this run.", "note")
+    else:
+        metric_tables(doc, m)
+    add_figures(doc, out_dir, [e for k in ("latent", "distributions", "confusion", "dendrogram", "other")
+                               for e in figs.get(k, [])])
+
+    # -- training and diagnostics ------------------------------------------------------
+    hist = read_csv(out_dir / "history.csv")
+    if hist is not None and len(hist):
+        doc.h("Training")
+        doc.kv(training_facts(hist))
+        add_figures(doc, out_dir, figs.get("training", []))
+    diag = out_dir / "diagnostics.json"
+    try:
+        d = json.loads(diag.read_text()) if diag.exists() else {}
+    except json.JSONDecodeError:
+        d = {}
+    scalars = {k: v for k, v in d.items() if isinstance(v, (int, float, str, bool)) and v is not None}
+    if scalars or figs.get("reconstructions") or figs.get("correlation"):
+        doc.h("Model diagnostics")
+        if scalars:
+            doc.p(f"From `diagnostics.json` (computed on the {d.get('split', 'evaluated')} items).", "note")
+            doc.kv(scalars)
+        add_figures(doc, out_dir, figs.get("reconstructions", []) + figs.get("correlation", []))
 
     # -- data --------------------------------------------------------------------------
-    doc.h("Data set")
+    data_section(doc, out_dir, info, cfg, choices)
+
+    # -- configuration -----------------------------------------------------------------
+    doc.h("Configuration")
+    rows = [{"group": g, "option": str(choices.get(g, "")), "settings": params(chosen_settings(g, cfg.get(g, {})))}
+            for g in GROUPS if g in cfg or g in choices]
+    rows += [{"group": g, "option": str(v), "settings": ""} for g, v in choices.items()
+             if g not in GROUPS and v is not None and not str(g).startswith("hydra")]
+    doc.table(pd.DataFrame(rows), "chosen options (bookkeeping keys such as progress, n_jobs, cache_dir left out)")
+    ov = overrides_of(out_dir, info)
+    doc.p("Overrides: " + (" ".join(f"`{o}`" for o in ov) if ov else "none (the defaults)."))
+    doc.kv({"seed": cfg.get("seed", ""), "baselines": params(cfg.get("baselines", {})),
+            "split": params(cfg.get("split", {})),
+            "torch": info.get("packages", {}).get("torch", ""), "python": info.get("python", "")})
+    if cfg:
+        from omegaconf import OmegaConf
+
+        doc.details("Full resolved configuration", OmegaConf.to_yaml(OmegaConf.create(cfg)))
+    return doc
+
+
+def metric_tables(doc: Document, m: pd.DataFrame) -> None:
+    if "uses_labels" in m:
+        m["uses_labels"] = as_text(m["uses_labels"])
+    control = m["target"].astype(str).str.endswith("_shuffled")
+    main = m[~control]
+    doc.p("External metrics against each target label, next to their chance level (NMI/ARI: mean over label "
+          "permutations, with the permutation-test p-value; purity: majority-class share). `uses labels` "
+          "names labels that were fed to the model or the features: such a run is never scored against "
+          "that label.")
+    doc.table(select_cols(main, EXTERNAL_COLS), "external metrics (higher is better)", flag_col="uses labels",
+              sortable=True)
+    internal = select_cols(main[main.get("level", "clip") == "clip"] if "level" in main else main, INTERNAL_COLS)
+    extra = [c for c in m.columns if c.startswith("unreduced_") and m[c].notna().any()]
+    if "unreduced_space" in main and "space" in main and (as_text(main["unreduced_space"]) == as_text(main["space"])).all():
+        extra = []  # no reducer: the unreduced columns repeat the others
+    if extra:
+        internal = pd.concat([internal.reset_index(drop=True),
+                              main.loc[main["level"] == "clip", extra].reset_index(drop=True)], axis=1)
+    doc.p("Internal metrics are computed in the space the clusterer worked in (`space`); values from "
+          "different spaces are not comparable.")
+    doc.table(internal, "internal metrics (clip level)", sortable=True)
+    if control.any():
+        doc.table(select_cols(m[control], CONTROL_COLS), "control: scores against shuffled labels (should be ~0)")
+    flagged = main[(main.get("uses_labels", "") != "")] if "uses_labels" in main else main.iloc[:0]
+    if len(flagged):
+        doc.p("Flagged: " + "; ".join(sorted({f"{a} uses {b}" for a, b in zip(flagged["method"],
+                                                                             flagged["uses_labels"])})), "note")
+
+
+def training_facts(hist: pd.DataFrame) -> dict:
+    last = hist.iloc[-1]
+    facts = {"epochs": len(hist)}
+    for k in ("train_loss", "train_recon", "train_kl", "val_loss", "val_recon", "val_kl"):
+        if k in hist and pd.notna(last.get(k)):
+            facts[f"final {k}"] = float(last[k])
+    if "val_loss" in hist and hist["val_loss"].notna().any():
+        best = int(np.nanargmin(hist["val_loss"].to_numpy()))
+        facts["best val_loss (epoch)"] = f"{hist['val_loss'].iloc[best]:.4g} ({int(hist['epoch'].iloc[best])})"
+    if "seconds" in hist:
+        facts["training time (s)"] = float(hist["seconds"].sum())
+    return facts
+
+
+def data_section(doc: Document, out_dir: Path, info: dict, cfg: dict, choices: dict) -> None:
+    doc.h("Data")
     d = cfg.get("data", {})
     doc.kv({"data set": choices.get("data", ""), "root": d.get("root", ""), "items kept": info.get("n_items", ""),
             "items evaluated": info.get("n_eval", ""), "evaluated split": cfg.get("eval", {}).get("split", ""),
@@ -109,102 +284,9 @@ def build(out_dir: Path) -> Document:
                                         aggfunc="sum", fill_value=0).reset_index()
             pivot.columns = [str(c) for c in pivot.columns]
             doc.table(pivot, "items per split x language x genre")
-    else:
-        assign = read_csv(out_dir / "assignments.csv")
-        if assign is not None:
-            cols = [c for c in ("split", "language", "genre") if c in assign]
-            doc.table(assign[cols].astype(str).value_counts().rename("items").reset_index(),
-                      "evaluated items per label")
-
-    # -- config ------------------------------------------------------------------------
-    doc.h("Configuration")
-    rows = [{"group": g, "option": str(choices.get(g, "")), "parameters": params(cfg.get(g, {}))}
-            for g in GROUPS if g in cfg or g in choices]
-    doc.table(pd.DataFrame(rows))
-    doc.kv({"seed": cfg.get("seed", ""), "baselines": params(cfg.get("baselines", {})),
-            "feature cache": cfg.get("paths", {}).get("cache_dir", ""),
-            "torch": info.get("packages", {}).get("torch", ""), "python": info.get("python", "")})
-    overrides = out_dir / ".hydra" / "overrides.yaml"
-    if overrides.exists() and overrides.read_text().strip() not in ("", "[]"):
-        doc.p("Command-line overrides:")
-        doc.code(overrides.read_text())
-
-    # -- training ----------------------------------------------------------------------
-    hist = read_csv(out_dir / "history.csv")
-    if hist is not None and len(hist):
-        doc.h("Training")
-        last = hist.iloc[-1]
-        facts = {"epochs": len(hist)}
-        for k in ("train_loss", "train_recon", "train_kl", "val_loss", "val_recon", "val_kl"):
-            if k in hist and pd.notna(last.get(k)):
-                facts[f"final {k}"] = float(last[k])
-        if "val_loss" in hist and hist["val_loss"].notna().any():
-            best = int(np.nanargmin(hist["val_loss"].to_numpy()))
-            facts["best val_loss (epoch)"] = f"{hist['val_loss'].iloc[best]:.4g} ({int(hist['epoch'].iloc[best])})"
-        if "seconds" in hist:
-            facts["training time (s)"] = float(hist["seconds"].sum())
-        doc.kv(facts)
-
-    diag = out_dir / "diagnostics.json"
-    if diag.exists():
-        try:
-            d = json.loads(diag.read_text())
-        except json.JSONDecodeError:
-            d = {}
-        scalars = {k: v for k, v in d.items() if isinstance(v, (int, float, str, bool)) and v is not None}
-        if scalars:
-            doc.h("Model diagnostics")
-            doc.p(f"From `diagnostics.json` (computed on the {d.get('split', 'evaluated')} items).", "note")
-            doc.kv(scalars)
-
-    # -- metrics -----------------------------------------------------------------------
-    doc.h("Metrics")
-    m = read_csv(out_dir / "metrics.csv")
-    if m is None:
-        doc.p("No metrics.csv in this run.", "note")
-    else:
-        if "uses_labels" in m:
-            m["uses_labels"] = as_text(m["uses_labels"])
-        control = m["target"].astype(str).str.endswith("_shuffled")
-        main = m[~control]
-        doc.p("External metrics against each target label, next to their chance level (NMI/ARI: mean over label "
-              "permutations, with the permutation-test p-value; purity: majority-class share). `uses labels` "
-              "names labels that were fed to the model or the features: such a run is never scored against "
-              "that label.")
-        doc.table(select_cols(main, EXTERNAL_COLS), "external metrics (higher is better)", flag_col="uses labels")
-        internal = select_cols(main[main.get("level", "clip") == "clip"] if "level" in main else main, INTERNAL_COLS)
-        extra = [c for c in m.columns if c.startswith("unreduced_") and m[c].notna().any()]
-        if extra:
-            internal = pd.concat([internal.reset_index(drop=True),
-                                  main.loc[main["level"] == "clip", extra].reset_index(drop=True)], axis=1)
-        doc.p("Internal metrics are computed in the space the clusterer worked in (`space`); values from "
-              "different spaces are not comparable.")
-        doc.table(internal, "internal metrics (clip level)")
-        if control.any():
-            doc.table(select_cols(m[control], CONTROL_COLS), "control: scores against shuffled labels (should be ~0)")
-        flagged = main[(main.get("uses_labels", "") != "")] if "uses_labels" in main else main.iloc[:0]
-        if len(flagged):
-            doc.p("Flagged: " + "; ".join(sorted({f"{a} uses {b}" for a, b in zip(flagged["method"],
-                                                                                 flagged["uses_labels"])})), "note")
-
-    # -- figures -----------------------------------------------------------------------
-    from vae_cluster.plots.plotter import read_index
-
-    figs = read_index(out_dir)
-    doc.h("Figures")
-    if not figs:
-        doc.p("No figures (plots=none, or plotting was skipped).", "note")
-    for e in figs:
-        cap = e.get("caption", "")
-        if e.get("error"):
-            cap += f" — could not be drawn: {e['error']}"
-        doc.image(out_dir / "plots" / e["file"], cap)
-
-    # -- skipped -----------------------------------------------------------------------
-    doc.h("Skipped files")
     sk = read_csv(out_dir / "skipped.csv")
     if sk is None or sk.empty:
-        doc.p("None: every item was usable.")
+        doc.p("Skipped files: none, every item was usable.")
     else:
         if "reason" in sk:
             reasons = sk["reason"].astype(str).str.split(":").str[0].value_counts().rename("files")
@@ -217,5 +299,4 @@ def build(out_dir: Path) -> Document:
         noted = assign.loc[assign["notes"].fillna("").astype(str) != "", ["id", "notes"]]
         if len(noted):
             doc.h("Items with notes")
-            doc.table(noted.head(200), f"{len(noted)} evaluated items were used with a note (all in assignments.csv)")
-    return doc
+            doc.table(noted.head(200), f"{len(noted)} items were used with a note (all in assignments.csv)")

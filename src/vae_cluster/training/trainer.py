@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from vae_cluster.utils.progress import progress  # issue 14: log lines instead of bars off a terminal
 
 from vae_cluster.models.base import FitContext
 from vae_cluster.training import checkpoint as ckpt
@@ -80,6 +80,7 @@ class Trainer:
         if self.device.type == "cuda" and self.device.index is None:  # 'cuda' -> 'cuda:N': comparable devices
             self.device = torch.device("cuda", torch.cuda.current_device())
         self.progress, self.seed = s.progress, s.seed
+        self.on_epoch: list = []  # callables (epoch, history row) after each epoch, e.g. RunLogger.log_epoch
         amp = _flag(s.amp, "amp")
         on_cuda = self.device.type == "cuda"
         if amp is True and not on_cuda:
@@ -224,8 +225,8 @@ class Trainer:
                          "amp_dtype": str(self.amp_dtype).replace("torch.", "") if self.amp else None,
                          "resumed_from_epoch": resumed_from, "pretrain_epochs": P,
                          "n_parameters": sum(p.numel() for p in model.parameters())}
-        bar = tqdm(range(st["epoch"], total), desc=f"train:{type(model).__name__}", disable=not self.progress,
-                   initial=st["epoch"], total=total)
+        bar = progress(range(st["epoch"], total), desc=f"train:{type(model).__name__}", enabled=self.progress,
+                       initial=st["epoch"], total=total)  # issue 14
         try:
             for epoch in bar:
                 if st["stopped"]:
@@ -247,6 +248,8 @@ class Trainer:
                     row.update({f"val_{k}": v for k, v in self._run_epoch(model, Xv, Cv, kl_w).items()})
                 row["seconds"] = time.perf_counter() - t0
                 st["rows"].append(row)
+                for hook in self.on_epoch:  # issue 14
+                    hook(epoch + 1, row)
                 bad = [k for k, v in row.items() if k.endswith("loss") and not math.isfinite(v)]
                 if bad:
                     raise TrainingDiverged(

@@ -1,0 +1,108 @@
+"""The headline of a run: per target, the model's score next to the best baseline and chance, with n and
+the evaluation protocol. Printed on the terminal and at the top of report.md / report.html."""
+from __future__ import annotations
+
+import html
+import math
+
+import pandas as pd
+
+from vae_cluster.report.document import as_text, fmt
+
+BASELINES = ("raw", "pca", "ae")
+
+
+def protocol_name(info: dict) -> str:
+    """The evaluation protocol of a run from its run.json: config.eval.protocol, else the held-out split."""
+    ev = (info.get("config") or {}).get("eval") or {}
+    return str(ev.get("protocol") or f"holdout (eval.split={ev.get('split', '?')})")
+
+
+def _num(v) -> float:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return math.nan
+    return v
+
+
+def headline(metrics: pd.DataFrame, protocol: str, metric: str = "nmi", level: str | None = None) -> list[dict]:
+    """One dict per target (shuffled controls left out) at `level` (default: the first level present):
+    target, level, metric, model, model_value, p_value, baseline, baseline_value, chance, n, protocol.
+
+    The model is the method named in the `model` column; the best baseline is the highest-scoring of
+    raw/pca/ae among rows that were not fed the target label (`uses_labels`)."""
+    if metrics is None or metrics.empty or metric not in metrics:
+        return []
+    m = metrics[~metrics["target"].astype(str).str.endswith("_shuffled")]
+    if "fold" in m and (m["fold"].astype(str) == "mean").any():  # cv: the mean over folds
+        m = m[m["fold"].astype(str) == "mean"]
+    if "level" in m:
+        level = level or str(m["level"].iloc[0])
+        m = m[m["level"].astype(str) == level]
+    model = str(m["model"].iloc[0]) if "model" in m and len(m) else ""
+    uses = as_text(m["uses_labels"]) if "uses_labels" in m else pd.Series("", index=m.index)
+    out = []
+    for target in dict.fromkeys(m["target"].astype(str)):
+        t = m[m["target"].astype(str) == target]
+        own = t[t["method"].astype(str) == model]
+        row = own.iloc[0] if len(own) else None
+        fed = bool(row is not None and target in uses.loc[own.index[0]].split(","))
+        base = t[t["method"].astype(str).isin(BASELINES) & (t["method"].astype(str) != model)]
+        base = base[~uses.loc[base.index].str.split(",").apply(lambda v: target in v)]
+        base = base[pd.to_numeric(base[metric], errors="coerce").notna()]
+        best = base.loc[pd.to_numeric(base[metric]).idxmax()] if len(base) else None
+        chance_col = f"chance_{metric}"
+        chance = _num(row.get(chance_col)) if row is not None and chance_col in t else math.nan
+        out.append({"target": target, "level": level, "metric": metric, "model": model,
+                    "model_value": _num(row[metric]) if row is not None else math.nan,
+                    "p_value": _num(row.get(f"p_{metric}")) if row is not None else math.nan,
+                    "baseline": str(best["method"]) if best is not None else "",
+                    "baseline_value": _num(best[metric]) if best is not None else math.nan,
+                    "chance": chance, "n": int(_num(row.get("n_items"))) if row is not None and
+                    not math.isnan(_num(row.get("n_items"))) else None,
+                    "uses_target": fed, "protocol": protocol})
+    return out
+
+
+def _sentence(r: dict) -> tuple[str, str]:
+    """(main clause, details) of one headline row, plain text."""
+    name = r["metric"].upper() if r["metric"] in ("nmi", "ari", "ami") else r["metric"]
+    main = f"{r['target']}: {r['model']} {name} {fmt(r['model_value'])}"
+    bits = []
+    if r["baseline"]:
+        bits.append(f"best baseline {r['baseline']} {fmt(r['baseline_value'])}")
+    if not math.isnan(r["chance"]):
+        bits.append(f"chance {fmt(r['chance'])}")
+    if not math.isnan(r["p_value"]):
+        bits.append(f"p={fmt(r['p_value'])}")
+    bits.append(f"n={r['n'] if r['n'] is not None else '?'}")
+    bits.append(f"{r['level']} level, {r['protocol']}")
+    if r["uses_target"]:
+        bits.append(f"NOT comparable: the model was given the {r['target']} label")
+    return main, "; ".join(bits)
+
+
+def headline_text(rows: list[dict]) -> str:
+    """Terminal / Markdown lines, one per target."""
+    return "\n".join(f"{a} ({b})" for a, b in map(_sentence, rows))
+
+
+def headline_markdown(rows: list[dict]) -> str:
+    return "\n".join(f"- **{a}** ({b})" for a, b in map(_sentence, rows)) or "*(no scored targets)*"
+
+
+def headline_html(rows: list[dict]) -> str:
+    """A row of boxes, one per target: the model's score large, baseline / chance / n / protocol below."""
+    if not rows:
+        return "<p class='note'>No scored targets.</p>"
+    e = html.escape
+    boxes = []
+    for r in rows:
+        beat = (not math.isnan(r["baseline_value"]) and r["model_value"] > r["baseline_value"])
+        cls = "head flag" if r["uses_target"] else ("head win" if beat else "head")
+        _, details = _sentence(r)
+        boxes.append(f"<div class='{cls}'><div class='ht'>{e(r['target'])}</div>"
+                     f"<div class='hv'>{e(fmt(r['model_value']))}<span class='hm'> {e(r['metric'].upper())} "
+                     f"{e(r['model'])}</span></div><div class='hd'>{e(details)}</div></div>")
+    return "<div class='heads'>" + "".join(boxes) + "</div>"

@@ -1,0 +1,211 @@
+"""Listening to the clusters: map.csv (2-D map and distance-to-centre ranks of the scored items), cluster
+cards with audio players, and the interactive Plotly latent map (click a point to play its clip)."""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import logging
+import os
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+MAP_CSV, MAP_JSON, PLOTLY_JS = "map.csv", "map.json", "plotly.min.js"
+
+
+def audio_link(item: dict, out_dir: Path) -> str:
+    """Relative URL (from the run folder) of the item's audio; windows play their span (#t=start,end)."""
+    path = str(item.get("path") or "")
+    if not path or path == "nan":
+        return ""
+    rel = Path(os.path.relpath(os.path.abspath(path), Path(out_dir).resolve())).as_posix()
+    url = quote(rel)
+    off, dur = pd.to_numeric(item.get("offset"), errors="coerce"), pd.to_numeric(item.get("duration"), errors="coerce")
+    off = 0.0 if pd.isna(off) else float(off)
+    if off > 0 or pd.notna(dur):
+        url += f"#t={off:g}" + (f",{off + float(dur):g}" if pd.notna(dur) else "")
+    return url
+
+
+def centre_ranks(Z: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Rank of each item's distance to its cluster's mean in Z (0 = nearest); -1 for noise."""
+    Z = np.asarray(Z, dtype=np.float64).reshape(len(Z), -1)
+    labels = np.asarray(labels)
+    ranks = np.full(len(Z), -1)
+    for c in np.unique(labels[labels >= 0]):
+        idx = np.flatnonzero(labels == c)
+        d = np.linalg.norm(Z[idx] - Z[idx].mean(0), axis=1)
+        ranks[idx[np.argsort(d, kind="stable")]] = np.arange(len(idx))
+    return ranks
+
+
+def write_map_data(art, projection: str = "umap", seed: int = 0, lyrics_chars: int = 160) -> Path | None:
+    """map.csv / map.json for the model's representation: one row per scored item (same order as the
+    scored rows of assignments.csv)."""
+    from vae_cluster.plots.common import distinct_clusterings
+    from vae_cluster.plots.latent import project_2d
+
+    method = art.model_name if art.model_name in art.reps else next(iter(art.reps), None)
+    if method is None:
+        return None
+    rep = art.reps[method]
+    items = art.items[np.asarray(art.eval_mask)].reset_index(drop=True)
+    P, axis = project_2d(rep.Z, projection, seed)
+    df = pd.DataFrame({"id": items["id"].astype(str), "map_x": P[:, 0], "map_y": P[:, 1]})
+    groups = distinct_clusterings(rep.clusters)
+    for name, labels in groups.items():
+        key = name.split(", ")[0]
+        df[f"cluster|{key}"] = np.asarray(labels, dtype=int)
+        df[f"centre_rank|{key}"] = centre_ranks(rep.Z, labels)
+    out_dir = Path(art.out_dir)
+    df["audio"] = [audio_link(r, out_dir) for r in items.to_dict("records")]
+    if "lyrics" in items:
+        df["lyrics"] = items["lyrics"].fillna("").astype(str).str.replace(r"\s+", " ", regex=True).str.slice(0, lyrics_chars)
+    df.to_csv(out_dir / MAP_CSV, index=False)
+    meta = {"method": method, "space": rep.space, "projection": axis if axis != "dim" else rep.space,
+            "clusterings": {name.split(", ")[0]: name for name in groups}}
+    (out_dir / MAP_JSON).write_text(json.dumps(meta, indent=1))
+    return out_dir / MAP_CSV
+
+
+def read_points(out_dir: Path) -> tuple[pd.DataFrame | None, dict]:
+    """map.csv joined with the item columns of assignments.csv, and map.json; (None, {}) when absent."""
+    out_dir = Path(out_dir)
+    if not (out_dir / MAP_CSV).exists() or not (out_dir / MAP_JSON).exists():
+        return None, {}
+    pts = pd.read_csv(out_dir / MAP_CSV, dtype={"id": str}, keep_default_na=False)
+    meta = json.loads((out_dir / MAP_JSON).read_text())
+    if (out_dir / "assignments.csv").exists():
+        a = pd.read_csv(out_dir / "assignments.csv", dtype={"id": str}, keep_default_na=False)
+        cols = [c for c in ("id", "title", "artist", "genre", "language", "split") if c in a]
+        pts = pts.merge(a[cols].drop_duplicates("id"), on="id", how="left")
+    for c in ("title", "artist", "genre", "language", "lyrics"):
+        pts[c] = pts[c].fillna("").astype(str) if c in pts else ""
+    pts["title"] = pts["title"].where(pts["title"] != "", pts["id"])
+    return pts, meta
+
+
+def label_text(row) -> str:
+    return " · ".join(str(row[c]) for c in ("genre", "language") if str(row.get(c, "")))
+
+
+def preview(url: str, out_dir: Path, seconds: float, sr: int) -> str:
+    """A data: URL holding up to `seconds` of the linked clip (mono ogg at `sr`); '' when unreadable."""
+    import soundfile as sf
+
+    from vae_cluster.data.audio import load_audio
+    from vae_cluster.utils.errors import AudioError
+
+    rel, _, frag = url.partition("#t=")
+    start, _, end = frag.partition(",")
+    off = float(start) if start else 0.0
+    dur = min(seconds, float(end) - off) if end else seconds
+    try:
+        y = load_audio(str(Path(out_dir) / unquote(rel)), sr, off, dur)
+    except AudioError as err:
+        log.warning("no audio preview for %s: %s", rel, err)
+        return ""
+    buf = io.BytesIO()
+    sf.write(buf, y, sr, format="OGG", subtype="VORBIS")
+    return "data:audio/ogg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def composition(rows: pd.DataFrame, col: str, top: int = 3) -> str:
+    shares = rows[col].astype(str).replace("", "?").value_counts(normalize=True)
+    text = ", ".join(f"{k} {v:.0%}" for k, v in shares.head(top).items())
+    return text + (f", +{len(shares) - top} more" if len(shares) > top else "")
+
+
+def cluster_cards(pts: pd.DataFrame, meta: dict, out_dir: Path, n_examples: int = 5, embed_audio: bool = False,
+                  preview_seconds: float = 10.0, preview_sr: int = 22050) -> tuple[str, str]:
+    """(HTML, Markdown) cards: per cluster its size, label composition and the items nearest its centre."""
+    e = html.escape
+    labels = [c for c in ("genre", "language") if (pts[c] != "").any()]
+    html_parts, md = [], []
+    for i, (key, name) in enumerate(meta.get("clusterings", {}).items()):
+        col, rank = f"cluster|{key}", f"centre_rank|{key}"
+        if col not in pts:
+            continue
+        k = sorted(c for c in pts[col].unique() if c >= 0)
+        noise = int((pts[col] < 0).sum())
+        head = (f"{len(k)} clusters of {meta.get('method', '')} (k for {name}) in {meta.get('space', '')}; "
+                f"{n_examples} items nearest each centre" + (f"; {noise} noise items" if noise else ""))
+        cards, md_part = [], [f"**{head}**", ""]
+        for c in k:
+            rows = pts[pts[col] == c]
+            comp = [f"{lab}: {composition(rows, lab)}" for lab in labels]
+            near = rows.sort_values(rank).head(n_examples).copy()
+            twice = near["title"].duplicated(keep=False)  # clips of one song: tell them apart by id
+            near.loc[twice, "title"] = near.loc[twice, "id"].str.split("/").str[-1]
+            li, md_items = [], []
+            for r in near.to_dict("records"):
+                src = r.get("audio", "")
+                if embed_audio and src:
+                    src = preview(src, out_dir, preview_seconds, preview_sr) or src
+                by = f" — {r['artist']}" if r["artist"] else ""
+                player = f"<audio controls preload='metadata' src='{e(src)}'></audio>" if src else \
+                    "<span class='note'>(no audio)</span>"
+                lyr = f"<div class='lyr' title='{e(r['lyrics'])}'>{e(r['lyrics'])}…</div>" if r.get("lyrics") else ""
+                li.append(f"<li><div><b>{e(r['title'])}</b>{e(by)} <span class='note'>{e(label_text(r))}</span></div>"
+                          f"{player}{lyr}</li>")
+                md_items.append(f"  - {r['title']}{by} ({label_text(r)})" + (f" [audio]({r['audio']})" if r.get("audio") else ""))
+            cards.append(f"<div class='card'><h3>cluster c{c} <span class='note'>{len(rows)} items</span></h3>"
+                         + "".join(f"<div class='comp'>{e(t)}</div>" for t in comp) + f"<ol>{''.join(li)}</ol></div>")
+            md_part += [f"- **c{c}** ({len(rows)} items; {'; '.join(comp)})", *md_items]
+        block = f"<p class='note'>{e(head)}</p><div class='cards'>{''.join(cards)}</div>"
+        html_parts.append(block if i == 0 else f"<details><summary>{e(head)}</summary>{block}</details>")
+        md += md_part + [""]
+    return "".join(html_parts), "\n".join(md).rstrip()
+
+
+def latent_map(pts: pd.DataFrame, meta: dict, out_dir: Path) -> str:
+    """The interactive map (Plotly): one point per scored item, coloured by cluster / genre / language
+    (buttons), hover with title, artist, labels and cluster, click to play. plotly.min.js is written next
+    to report.html so the page works offline."""
+    import plotly.graph_objects as go
+    from plotly.offline import get_plotlyjs
+
+    from vae_cluster.plots.common import cluster_names, sort_categories
+
+    first = next(iter(meta.get("clusterings", {})), None)
+    cluster_col = f"cluster|{first}" if first else None
+    colourings = {f"cluster (k for {k})": cluster_names(pts[f"cluster|{k}"].to_numpy())
+                  for k in meta.get("clusterings", {}) if f"cluster|{k}" in pts}
+    colourings.update({c: pts[c].replace("", "?").to_numpy() for c in ("genre", "language") if (pts[c] != "").any()})
+    shown_cluster = cluster_names(pts[cluster_col].to_numpy()) if cluster_col else np.array([""] * len(pts))
+    custom = np.stack([pts["title"], pts["artist"], [label_text(r) for r in pts.to_dict("records")],
+                       shown_cluster, pts["audio"] if "audio" in pts else [""] * len(pts)], axis=1)
+    fig = go.Figure()
+    groups = []
+    for gi, (name, values) in enumerate(colourings.items()):
+        start = len(fig.data)
+        for cat in sort_categories(values):
+            m = values == cat
+            fig.add_trace(go.Scatter(x=pts["map_x"][m], y=pts["map_y"][m], mode="markers", name=f"{cat} ({m.sum()})",
+                                       customdata=custom[m], visible=gi == 0, marker={"size": 7, "opacity": 0.8},
+                                       hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<br>%{customdata[2]}"
+                                                     "<br>cluster %{customdata[3]}<extra></extra>"))
+        groups.append((name, range(start, len(fig.data))))
+    buttons = [{"label": f"colour: {name}", "method": "update",
+                "args": [{"visible": [i in idx for i in range(len(fig.data))]}]} for name, idx in groups]
+    axis = str(meta.get("projection", "")).split(" (")[0]
+    fig.update_layout(updatemenus=[{"buttons": buttons, "direction": "down", "x": 0, "y": 1.12, "xanchor": "left"}],
+                      height=560, margin={"l": 40, "r": 10, "t": 60, "b": 40}, template="plotly_white",
+                      legend={"itemsizing": "constant"}, xaxis_title=f"{axis} 1", yaxis_title=f"{axis} 2")
+    js = Path(out_dir) / PLOTLY_JS
+    if not js.exists():
+        js.write_text(get_plotlyjs(), encoding="utf-8")
+    click = ("var gd=document.getElementById('{plot_id}');gd.on('plotly_click',function(ev){"
+             "var d=ev.points[0].customdata;if(!d[4])return;var a=document.getElementById('map-audio');"
+             "a.src=d[4];document.getElementById('map-now').textContent=d[0]+(d[1]?' — '+d[1]:'');"
+             "var p=a.play();if(p)p.catch(function(){});});")
+    div = fig.to_html(full_html=False, include_plotlyjs=False, div_id="latent-map", post_script=click,
+                      config={"displaylogo": False, "responsive": True})
+    return (f"<script src='{PLOTLY_JS}'></script>{div}<p class='note'>Click a point to play it: "
+            f"<span id='map-now'>(nothing yet)</span></p><audio id='map-audio' controls preload='none'></audio>")

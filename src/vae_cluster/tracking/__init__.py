@@ -1,0 +1,1 @@
+"""Experiment tracking (config group `logger`): none (default), mlflow, tensorboard."""

@@ -1,0 +1,127 @@
+"""report.html and leaderboard.html in a real headless browser (Debian chromium + chromedriver, Selenium):
+no console errors, everything loads offline, one map point per scored item, playable audio, working links."""
+import os
+import shutil
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pandas as pd
+import pytest
+
+from conftest import TINY, run_cli
+
+CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--autoplay-policy=no-user-gesture-required", "--window-size=1400,1000"]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    webdriver = pytest.importorskip("selenium.webdriver")
+    if not (CHROMIUM.exists() and DRIVER.exists()):
+        pytest.skip("chromium / chromedriver not installed (apt-get install chromium chromium-driver)")
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager download anything
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for f in FLAGS:
+        opts.add_argument(f)
+    opts.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=str(DRIVER)))
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory, data_dir):
+    """A real tiny run (its report) and `vae-cluster report` over its folder (the leaderboard)."""
+    tmp = tmp_path_factory.mktemp("browser")
+    run_cli("run", *TINY, "plots.kinds=[latent,training]", "baselines.ae=false", f"paths.data_dir={data_dir}",
+            f"paths.cache_dir={tmp}/cache", f"hydra.run.dir={tmp}/sweep/0", timeout=600)
+    run_cli("report", str(tmp / "sweep"))
+    return tmp / "sweep"
+
+
+def open_page(driver, path: Path) -> list[str]:
+    """Load a file and return its console errors (the log is emptied by reading it)."""
+    driver.get_log("browser")
+    driver.get(path.resolve().as_uri())
+    time.sleep(1.0)
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def wait_for(driver, script: str, timeout: float = 15.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.25)
+    return driver.execute_script(script)
+
+
+def test_run_report_in_browser(browser, sweep):
+    run = sweep / "0"
+    errors = open_page(browser, run / "report.html")
+    assert errors == []
+    images = browser.execute_script("return Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
+    assert images and all(ok and width > 0 for ok, width in images)
+    assert browser.execute_script("return typeof Plotly") == "object"  # the local plotly.min.js loaded
+    scored = int(pd.read_csv(run / "assignments.csv")["scored"].sum())
+    drawn = browser.execute_script("return document.querySelectorAll('#latent-map .scatterlayer .point').length")
+    in_data = browser.execute_script("return document.getElementById('latent-map').data"
+                                     ".filter(t => t.visible === true).reduce((n, t) => n + t.customdata.length, 0)")
+    assert drawn == in_data == scored
+    # a cluster card's player has a source the browser can read
+    state = wait_for(browser, "var a=document.querySelector('.card audio');"
+                              "return a.error ? 'error ' + a.error.code : (a.readyState > 0 ? 'ok' : '')")
+    assert state == "ok"
+    # clicking a point hands its clip to the map's player
+    src = browser.execute_script("var gd=document.getElementById('latent-map');"
+                                 "gd.emit('plotly_click', {points: [{customdata: gd.data[0].customdata[0]}]});"
+                                 "return document.getElementById('map-audio').getAttribute('src')")
+    assert src and (run / unquote(src.split("#")[0])).exists()
+    # the colouring switch shows the same points coloured by genre
+    browser.execute_script("var gd=document.getElementById('latent-map');"
+                           "Plotly.restyle(gd, {visible: gd.layout.updatemenus[0].buttons[1].args[0].visible})")
+    assert browser.execute_script("return document.querySelectorAll('#latent-map .scatterlayer .point').length") \
+        == scored
+
+
+def test_embedded_previews_play_without_the_audio_files(browser, sweep, tmp_path):
+    from vae_cluster.report.run_report import write_run_report
+    from vae_cluster.report.writer import ReportWriter
+
+    page = write_run_report(sweep / "0", options=ReportWriter(embed_audio=True, preview_seconds=2))[1]
+    shared = tmp_path / "shared_copy"  # the run folder alone, away from the data set's audio
+    shutil.copytree(page.parent, shared)
+    write_run_report(sweep / "0")  # back to linked audio for the other tests
+    assert open_page(browser, shared / "report.html") == []
+    srcs = browser.execute_script("return Array.from(document.querySelectorAll('.card audio')).map(a => a.src)")
+    assert srcs and all(s.startswith("data:audio/ogg;base64,") for s in srcs)
+    assert wait_for(browser, "var a=document.querySelector('.card audio');"
+                             "return a.error ? 'error' : (a.readyState > 0 ? 'ok' : '')") == "ok"
+
+
+def test_leaderboard_in_browser(browser, sweep):
+    assert open_page(browser, sweep / "leaderboard.html") == []
+    images = browser.execute_script("return Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
+    assert images and all(ok and width > 0 for ok, width in images)
+    hrefs = browser.execute_script("return Array.from(document.querySelectorAll('table a')).map(a => a.href)")
+    reports = [Path(unquote(urlparse(h).path)) for h in hrefs if h.endswith("report.html")]
+    assert reports and all(p.exists() for p in reports)
+    # clicking the NMI header sorts the rows by it (ascending first; the page starts sorted descending)
+    col = "var t=document.querySelector('table.sortable'),i=Array.from(t.tHead.rows[0].cells)" \
+          ".findIndex(c => c.innerText.startsWith('NMI'));"
+    values = col + "return Array.from(t.tBodies[0].rows).map(r => parseFloat(r.cells[i].innerText))"
+    before = browser.execute_script(values)
+    browser.execute_script(col + "t.tHead.rows[0].cells[i].click()")
+    after = browser.execute_script(values)
+    assert after == sorted(before) and before == sorted(before, reverse=True)
+    # and a link opens that run's report
+    assert open_page(browser, reports[0]) == [] and "Run report" in browser.title
