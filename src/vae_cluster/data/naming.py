@@ -14,13 +14,15 @@ from collections import defaultdict
 from pathlib import PurePath
 
 CLIP_SUFFIX = r"^(?P<song>.*?\S)(?:[._-]\d+|\s*\(\d+\))$"
+#: names a config may use instead of writing the regex again (`song_pattern: clip_suffix`)
+NAMED_PATTERNS = {"clip_suffix": CLIP_SUFFIX}
 
 
 def song_id_from_name(stem: str, label: str = "", pattern: str | None = CLIP_SUFFIX) -> str:
     """The song id of a clip named `stem` (file name without extension) in folder/label `label`."""
     if not pattern:
         return stem
-    m = re.match(pattern, stem)
+    m = re.match(NAMED_PATTERNS.get(pattern, pattern), stem)
     if not m or "song" not in m.groupdict():
         return stem
     song = m.group("song").strip(" ._-")
