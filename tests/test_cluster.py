@@ -3,6 +3,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from sklearn.datasets import make_blobs
@@ -29,8 +31,14 @@ def blobs():
 
 
 def from_yaml(name, **over):
-    cfg = OmegaConf.load(CONF / f"{name}.yaml")
-    cfg = OmegaConf.merge(OmegaConf.create({"seed": 0, "c": cfg}), {"c": over}).c
+    """The composed `cluster=<name>` node (with its shared `_k` defaults), `over` merged on top."""
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF.parent), version_base="1.3"):
+            node = OmegaConf.to_container(compose("config", overrides=[f"cluster={name}"]).cluster)
+    finally:
+        GlobalHydra.instance().clear()
+    cfg = OmegaConf.merge(OmegaConf.create({"seed": 0, "c": node}), {"c": over}).c
     return instantiate(cfg)
 
 

@@ -8,7 +8,7 @@ from sklearn.datasets import make_blobs
 from conftest import TINY, run_cli
 from vae_cluster.cluster.dbscan import DBSCANClusterer
 from vae_cluster.cluster.kmeans import KMeansClusterer
-from vae_cluster.evaluation.evaluator import COLUMNS, Evaluator, tidy
+from vae_cluster.evaluation.evaluator import COLUMNS, Evaluator, scorable_targets, tidy
 from vae_cluster.evaluation.metrics import EXTERNAL, INTERNAL
 from vae_cluster.evaluation.tables import metrics_markdown
 from vae_cluster.utils.errors import UserError
@@ -90,14 +90,16 @@ def test_missing_target_names_it(data):
         ev(targets=["artist"]).evaluate("m", "latent", X, items, KMeansClusterer())
 
 
-def test_single_class_target_is_skipped_with_note(data):
+def test_single_class_target_is_not_clustered_one_row_says_so(data):
     X, items = data
     items = items.assign(language="en")
-    rows, _ = ev(targets=["language"]).evaluate("m", "latent", X, items, KMeansClusterer(n_init=2))
-    r = by(rows, "language")
-    assert all(np.isnan(r[m]) for m in EXTERNAL) and "single class" in r["note"]
-    assert np.isfinite(r["silhouette"])          # internal metrics still there
-    assert "chance_nmi" not in r or np.isnan(r["chance_nmi"])
+    assert scorable_targets(items, ["genre", "language"]) == ["genre"]
+    rows, assign = ev().evaluate("m", "latent", X, items, KMeansClusterer(n_init=2))
+    lang = [r for r in rows if r["target"].startswith("language")]
+    assert len(lang) == 1 and lang[0]["note"].startswith("single class: not scored") and "'en'" in lang[0]["note"]
+    assert "nmi" not in lang[0] and "k" not in lang[0] and set(assign) == {"genre"}
+    md = metrics_markdown(tidy(rows))
+    assert "## language" not in md and "**language**: a single class" in md
 
 
 def test_items_without_the_label_are_not_scored(data):

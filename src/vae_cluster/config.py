@@ -20,9 +20,11 @@ def register_schemas() -> None:
     """Structured configs: each group's settings and defaults written once, in Python (idempotent)."""
     from hydra.core.config_store import ConfigStore
 
+    from vae_cluster.cluster.settings import k_node
     from vae_cluster.training.settings import TrainerConfig
 
     ConfigStore.instance().store(group="trainer", name="_schema", node=TrainerConfig)
+    ConfigStore.instance().store(group="cluster", name="_k", node=k_node())  # n_clusters, k_range, k_criterion
 
 
 def split_args(args: list[str]) -> tuple[list[str], list[str]]:

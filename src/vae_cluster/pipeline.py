@@ -25,9 +25,11 @@ from sklearn.preprocessing import StandardScaler
 from vae_cluster.baselines import Representation
 from vae_cluster.data.base import LABELS
 from vae_cluster.data.splits import assign_splits, held_out_split, select
-from vae_cluster.evaluation.evaluator import tidy
+from vae_cluster.evaluation.evaluator import scorable_targets, tidy
+from vae_cluster.evaluation.guards import banner_lines
 from vae_cluster.evaluation.tables import summarise_folds, write_metrics_md
 from vae_cluster.models.base import DataInfo
+from vae_cluster.plots.k_selection import plot_k_curve
 from vae_cluster.report.resume import comparable
 from vae_cluster.report.assignments import assignments_table
 from vae_cluster.report.headline import headline, headline_text, protocol_name
@@ -85,11 +87,11 @@ def folds(cfg: DictConfig, items: pd.DataFrame, evaluator, out_dir: Path) -> lis
         return [Fold("", items["split"], np.ones(len(items), dtype=bool), out_dir)]
     from vae_cluster.data.splits import assign_folds, fold_split
 
-    fold_of = assign_folds(items, evaluator.folds, cfg.split.seed, cfg.split.group_by)
+    items = items.assign(fold=assign_folds(items, evaluator.folds, cfg.split.seed, cfg.split.group_by))
     val_fraction = float(cfg.split.fractions[1]) / max(1e-9, 1 - float(cfg.split.fractions[2]))
     out = []
     for k in range(evaluator.folds):
-        split = fold_split(items, fold_of, k, val_fraction, cfg.split.seed)
+        split = fold_split(items, k, val_fraction, cfg.split.seed, cfg.split.group_by)
         out.append(Fold(str(k), split, (split == "test").to_numpy(), out_dir / f"fold{k}"))
     return out
 
@@ -126,12 +128,13 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     model_name = choices.get("model") or "model"
 
     # 3-5. per fold: train, represent, cluster, score
-    rows, histories, first, n_eval, scored = [], [], None, 0, []
+    rows, histories, first, n_eval, scored, k_choices = [], [], None, 0, [], []
     for fold in folds(cfg, items, evaluator, out_dir):
         items = items.assign(split=fold.split.to_numpy())
         res = fit_and_score(cfg, fold, items, feats, data_info, model_name, evaluator, reducer, clusterer,
                             baselines, tracker)
         rows += res["rows"]
+        k_choices += res["k_choices"]
         scored.append(res["assignments"][res["assignments"]["scored"]] if fold.name else res["assignments"])
         histories.append(res["history"].assign(fold=fold.name) if fold.name else res["history"])
         first = first or (res, items, fold)
@@ -159,17 +162,18 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
 
     # 7. figures and report
     art = RunArtifacts(out_dir, model_name, res["model"], res["trainer"], items, fold.eval_mask, res["X"], res["C"],
-                       list(evaluator.targets), res["reps"], history, metrics)
+                       scorable_targets(items[fold.eval_mask], evaluator.targets), res["reps"], history, metrics)
     t_plots = time.time()
     plotter.plot_run(art)
-    info.update(status="complete", protocol=evaluator.protocol, device=str(res["trainer"].device),
+    info.update(status="complete", protocol=evaluator.protocol, split_seed=cfg.split.seed,
+                k_selection=k_choices or None, device=str(res["trainer"].device),
                 wall_time_s=round(time.time() - t0, 2), n_items=len(items), n_eval=n_eval, n_skipped=len(skipped), epochs=len(history),
                 plots_time_s=round(time.time() - t_plots, 2))
     write_json(out_dir / "run.json", info)
     reporter.write(art)
     tracker.log_artifacts(out_dir)
     tracker.finish("complete")
-    print(headline_text(headline(metrics, protocol_name(info))))
+    print("\n".join([headline_text(headline(metrics, protocol_name(info))), *banner_lines(metrics)]))
     return info
 
 
@@ -210,7 +214,7 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
 
     # 5. reduce, cluster, score
     eval_items = items[ev].reset_index(drop=True)
-    rows = []
+    rows, k_choices = [], []
     done: dict[str, Representation] = {}
     for method, rep in reps.items():
         red = clone(reducer)
@@ -219,9 +223,17 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
         m_rows, clusters = evaluator.evaluate(method, space, Rr, eval_items, clusterer, rep.uses_labels,
                                               full=rep.Z, full_space=rep.space, own_labels=rep.own_labels)
         rows += [{**r, "fold": fold.name} for r in m_rows]
+        if method in evaluator.k_selections:  # cluster.n_clusters=auto: the label-free curve
+            sel = evaluator.k_selections.pop(method)
+            tag = method.replace(":", "_") + (f"_fold{fold.name}" if fold.name else "")
+            (fold.out_dir / "plots").mkdir(parents=True, exist_ok=True)
+            plot_k_curve(sel["curve"], sel["chosen"], sel["criterion"], fold.out_dir / "plots" / f"k_selection_{tag}.png",
+                         title=f"{method}: k chosen by {sel['criterion']} (no labels)")
+            k_choices.append({"method": method, "fold": fold.name, "k": sel["chosen"], "criterion": sel["criterion"],
+                              "curve": {str(k): float(v) for k, v in sel["curve"].items()}})
         done[method] = Representation(space, Rr, rep.uses_labels, rep.own_labels, clusters)
     assign = assignments_table(items, ev, {m: r.clusters for m, r in done.items()})  # -1 = noise
     if fold.name:
         assign.insert(3, "fold", fold.name)
     return {"rows": rows, "history": history, "model": model, "trainer": trainer, "X": X, "C": C, "reps": done,
-            "assignments": assign}
+            "assignments": assign, "k_choices": k_choices}

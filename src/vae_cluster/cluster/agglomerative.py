@@ -2,6 +2,7 @@
 from sklearn.cluster import AgglomerativeClustering
 
 from vae_cluster.cluster.base import BaseClusterer
+from vae_cluster.cluster.settings import K_CRITERION, K_RANGE
 from vae_cluster.utils.errors import UserError
 
 LINKAGES = ("ward", "complete", "average", "single")
@@ -10,9 +11,9 @@ LINKAGES = ("ward", "complete", "average", "single")
 class AgglomerativeClusterer(BaseClusterer):
     name = "agglomerative"
 
-    def __init__(self, n_clusters: int | None = None, linkage: str = "ward", metric: str = "euclidean",
-                 random_state: int = 0):
-        super().__init__(n_clusters, random_state)
+    def __init__(self, n_clusters: int | str | None = None, linkage: str = "ward", metric: str = "euclidean",
+                 random_state: int = 0, k_range=K_RANGE, k_criterion: str = K_CRITERION):
+        super().__init__(n_clusters, random_state, k_range, k_criterion)
         self.linkage, self.metric = linkage, metric
 
     def _estimator(self, k):

@@ -10,6 +10,11 @@ Contract with the evaluator (`vae_cluster.evaluation.evaluator`):
 - `note_` (after `fit`, "" by default): a remark for the metrics row (e.g. the eps chosen, a fallback).
 - `space_` (after `fit`, None by default): set when the clusterer worked in another space than the one
   it was given (the model's own clusters live in the un-reduced latent space).
+- `n_clusters="auto"`: k is chosen without labels over `k_range` by `k_criterion` (bic: lowest BIC, for
+  mixture models, the `auto` choice for them; silhouette: highest silhouette in the clustered space (on at
+  most 2000 sampled items), the `auto` choice for the others; gap: Tibshirani's gap statistic against
+  uniform reference data, smallest k with gap(k) >= gap(k+1) - s(k+1)). After `fit`: `k_chosen_`,
+  `k_criterion_`, `k_curve_` (k -> score) and a note "k=4 chosen by bic over 2..12"; None/"" otherwise.
 - `for_method(method, full, full_space, own_labels)`: a fresh unfitted copy for one representation;
   `full` is the representation before the reducer, `own_labels` the model's own cluster assignment of
   these items (data, from `BaseVAE.cluster_assignments`) or None. Only `cluster=model` uses them.
@@ -23,20 +28,24 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 
+from vae_cluster.cluster import k_select
+from vae_cluster.cluster.settings import K_CRITERION, K_RANGE
 from vae_cluster.utils.errors import UserError
 
 NOISE_POLICIES = ("own_cluster", "exclude")
 
 
-def check_k(k, n_items: int, key: str = "cluster.n_clusters") -> int:
-    """k must be an integer in [2, n_items]: anything else is a one-line user error."""
+def check_k(k, n_items: int, key: str = "cluster.n_clusters") -> int | str:
+    """k must be "auto" or an integer in [2, n_items]: anything else is a one-line user error."""
+    if isinstance(k, str) and k.strip().lower() == "auto":
+        return "auto"
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
         try:
             if float(k) != int(float(k)):
                 raise ValueError
             k = int(float(k))
         except (TypeError, ValueError):
-            raise UserError(f"{key}={k!r} must be an integer >= 2") from None
+            raise UserError(f"{key}={k!r} must be an integer >= 2 or auto") from None
     k = int(k)
     if not 2 <= k <= n_items:
         raise UserError(f"{key}={k} must be between 2 and the number of items being clustered ({n_items})")
@@ -58,16 +67,23 @@ class BaseClusterer(BaseEstimator, ClusterMixin):
     noise = "own_cluster"
     note_ = ""
     space_: str | None = None
+    #: the label-free criterion `k_criterion=auto` means for this clusterer
+    default_k_criterion = "silhouette"
+    k_chosen_: int | None = None
+    k_criterion_ = ""
+    k_curve_: dict | None = None
 
-    def __init__(self, n_clusters: int | None = None, random_state: int = 0):
+    def __init__(self, n_clusters: int | str | None = None, random_state: int = 0, k_range=K_RANGE,
+                 k_criterion: str = K_CRITERION):
         if n_clusters is not None and n_clusters != "auto":  # checked when built, before any data is loaded
             try:
                 check_k(n_clusters, 2**31)
             except UserError:
-                raise UserError(f"cluster.n_clusters={n_clusters!r} must be an integer >= 2 (or null: the number "
-                                f"of classes of each target)") from None
+                raise UserError(f"cluster.n_clusters={n_clusters!r} must be an integer >= 2, auto, or null (the "
+                                f"number of classes of each target)") from None
         self.n_clusters = n_clusters
         self.random_state = random_state
+        self.k_range, self.k_criterion = k_range, k_criterion
 
     def _estimator(self, k):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -92,14 +108,44 @@ class BaseClusterer(BaseEstimator, ClusterMixin):
             if self.n_clusters is None:
                 raise UserError("cluster.n_clusters is not set (the evaluator sets it to the number of classes)")
             k = check_k(self.n_clusters, len(X))
-        self.estimator_ = self._estimator(k)
+        self.k_chosen_, self.k_criterion_, self.k_curve_ = None, "", None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
-            self.labels_ = np.asarray(self._fit_predict(X), dtype=int)
-        self.note_ = "; ".join(dict.fromkeys(
-            f"{self.name}: {str(w.message).split('. ')[0]}" for w in caught
-            if issubclass(w.category, ConvergenceWarning)))
+            if k == "auto":
+                k_note = self._fit_auto(X)
+            else:
+                k_note = ""
+                self.estimator_ = self._estimator(k)
+                self.labels_ = np.asarray(self._fit_predict(X), dtype=int)
+        notes = [k_note] + [f"{self.name}: {str(w.message).split('. ')[0]}" for w in caught
+                            if issubclass(w.category, ConvergenceWarning)]
+        self.note_ = "; ".join(dict.fromkeys(n for n in notes if n))
         return self
+
+    def _fit_auto(self, X) -> str:
+        """Fit every k of the range, keep the one the label-free criterion prefers; returns the note."""
+        criterion = k_select.check_criterion(self.k_criterion, self.default_k_criterion)
+        ks = k_select.candidates(self.k_range, len(X))
+        fits, curve = {}, {}
+        for k in ks:
+            self.estimator_ = self._estimator(k)
+            labels = np.asarray(self._fit_predict(X), dtype=int)
+            fits[k] = (self.estimator_, labels)
+            curve[k] = self._bic(X) if criterion == "bic" else \
+                k_select.silhouette(X, labels, self.random_state) if criterion == "silhouette" else np.nan
+        if criterion == "gap":
+            curve, chosen = k_select.gap_curve(X, {k: lab for k, (_, lab) in fits.items()},
+                                               lambda k, R: self._estimator(k).fit_predict(R), self.random_state)
+        else:
+            chosen = k_select.best(curve, lower_is_better=criterion == "bic")
+        self.estimator_, self.labels_ = fits[chosen]
+        self.k_chosen_, self.k_criterion_, self.k_curve_ = chosen, criterion, curve
+        return f"k={chosen} chosen by {criterion} over {ks[0]}..{ks[-1]}"
+
+    def _bic(self, X) -> float:
+        """BIC of the fitted estimator (mixture models override this)."""
+        raise UserError(f"cluster.k_criterion=bic needs a mixture model (cluster=gmm or model), not "
+                        f"cluster={self.name}; use silhouette or gap")
 
     def _fit_predict(self, X):
         return self.estimator_.fit_predict(X)

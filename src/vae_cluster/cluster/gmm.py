@@ -2,6 +2,7 @@
 from sklearn.mixture import GaussianMixture
 
 from vae_cluster.cluster.base import BaseClusterer
+from vae_cluster.cluster.settings import K_CRITERION, K_RANGE
 from vae_cluster.utils.errors import UserError
 
 COVARIANCES = ("full", "tied", "diag", "spherical")
@@ -10,9 +11,12 @@ COVARIANCES = ("full", "tied", "diag", "spherical")
 class GMMClusterer(BaseClusterer):
     name = "gmm"
 
-    def __init__(self, n_clusters: int | None = None, covariance_type: str = "full", n_init: int = 5,
-                 reg_covar: float = 1e-6, max_iter: int = 200, random_state: int = 0):
-        super().__init__(n_clusters, random_state)
+    default_k_criterion = "bic"
+
+    def __init__(self, n_clusters: int | str | None = None, covariance_type: str = "full", n_init: int = 5,
+                 reg_covar: float = 1e-6, max_iter: int = 200, random_state: int = 0, k_range=K_RANGE,
+                 k_criterion: str = K_CRITERION):
+        super().__init__(n_clusters, random_state, k_range, k_criterion)
         self.covariance_type, self.n_init, self.reg_covar, self.max_iter = covariance_type, n_init, reg_covar, max_iter
 
     def _estimator(self, k):
@@ -37,6 +41,9 @@ class GMMClusterer(BaseClusterer):
                 self.estimator_.set_params(reg_covar=reg)
         raise UserError(f"cluster=gmm: covariances stay ill-defined even with reg_covar={reg:g}; try "
                         f"cluster.covariance_type=diag or reduce=pca")
+
+    def _bic(self, X) -> float:
+        return float(self.estimator_.bic(X))
 
     def fit(self, X, y=None):
         self.reg_note_ = ""

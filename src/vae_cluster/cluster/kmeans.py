@@ -2,13 +2,15 @@
 from sklearn.cluster import KMeans
 
 from vae_cluster.cluster.base import BaseClusterer
+from vae_cluster.cluster.settings import K_CRITERION, K_RANGE
 
 
 class KMeansClusterer(BaseClusterer):
     name = "kmeans"
 
-    def __init__(self, n_clusters: int | None = None, n_init: int = 10, random_state: int = 0):
-        super().__init__(n_clusters, random_state)
+    def __init__(self, n_clusters: int | str | None = None, n_init: int = 10, random_state: int = 0,
+                 k_range=K_RANGE, k_criterion: str = K_CRITERION):
+        super().__init__(n_clusters, random_state, k_range, k_criterion)
         self.n_init = n_init
 
     def _estimator(self, k):

@@ -4,14 +4,15 @@ import warnings
 from sklearn.cluster import SpectralClustering
 
 from vae_cluster.cluster.base import BaseClusterer
+from vae_cluster.cluster.settings import K_CRITERION, K_RANGE
 
 
 class SpectralClusterer(BaseClusterer):
     name = "spectral"
 
-    def __init__(self, n_clusters: int | None = None, n_neighbors: int = 10, assign_labels: str = "kmeans",
-                 n_init: int = 10, random_state: int = 0):
-        super().__init__(n_clusters, random_state)
+    def __init__(self, n_clusters: int | str | None = None, n_neighbors: int = 10, assign_labels: str = "kmeans",
+                 n_init: int = 10, random_state: int = 0, k_range=K_RANGE, k_criterion: str = K_CRITERION):
+        super().__init__(n_clusters, random_state, k_range, k_criterion)
         self.n_neighbors, self.assign_labels, self.n_init = n_neighbors, assign_labels, n_init
 
     def fit(self, X, y=None):
@@ -24,7 +25,7 @@ class SpectralClusterer(BaseClusterer):
             notes.append(f"spectral: n_neighbors lowered to {self.n_neighbors_} ({self.n_items_} items)")
         if any("not fully connected" in str(w.message) for w in caught):
             notes.append(f"spectral: the {self.n_neighbors_}-NN graph is not connected (embedding less reliable)")
-        self.note_ = "; ".join(notes)
+        self.note_ = "; ".join(n for n in [*notes, self.note_] if n)
         return self
 
     def _estimator(self, k):

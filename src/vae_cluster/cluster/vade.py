@@ -13,14 +13,17 @@ from sklearn.base import clone
 from sklearn.mixture import GaussianMixture
 
 from vae_cluster.cluster.base import BaseClusterer
+from vae_cluster.cluster.settings import K_CRITERION, K_RANGE
 
 
 class ModelClusterer(BaseClusterer):
     name = "model"
 
-    def __init__(self, n_clusters: int | None = None, covariance_type: str = "diag", n_init: int = 5,
-                 random_state: int = 0):
-        super().__init__(n_clusters, random_state)
+    default_k_criterion = "bic"
+
+    def __init__(self, n_clusters: int | str | None = None, covariance_type: str = "diag", n_init: int = 5,
+                 random_state: int = 0, k_range=K_RANGE, k_criterion: str = K_CRITERION):
+        super().__init__(n_clusters, random_state, k_range, k_criterion)
         self.covariance_type, self.n_init = covariance_type, n_init
         self.own_labels_, self.full_space_ = None, None
 
@@ -45,9 +48,13 @@ class ModelClusterer(BaseClusterer):
             self.note_ = f"the model's own clusters on un-reduced latent means ({k} used)"
             return self
         super().fit(X)
-        self.note_ = (f"fallback: GaussianMixture({self.covariance_type}) with k={self.n_clusters} "
-                      f"(no own clusters for this representation)")
+        k = self.n_clusters if self.k_chosen_ is None else self.k_chosen_
+        self.note_ = "; ".join(n for n in (f"fallback: GaussianMixture({self.covariance_type}) with k={k} "
+                                           f"(no own clusters for this representation)", self.note_) if n)
         return self
+
+    def _bic(self, X) -> float:
+        return float(self.estimator_.bic(X))
 
     def _estimator(self, k):
         return GaussianMixture(n_components=k, covariance_type=self.covariance_type, n_init=self.n_init,

@@ -48,9 +48,10 @@ def group_labels(items: pd.DataFrame, by: str | None) -> pd.Series:
 
 
 def deal(groups: pd.Series, strata: pd.Series, fractions, seed: int) -> dict:
-    """Split name per group."""
+    """Bin index per group (bins = `fractions`: the three splits, or the folds)."""
     frac = np.asarray(fractions, dtype=float)
-    active = [k for k in range(3) if frac[k] > 0]
+    n_bins = len(frac)
+    active = [k for k in range(n_bins) if frac[k] > 0]
     table = pd.crosstab(groups, strata)                      # groups x strata counts
     names = np.array(sorted(table.index))
     table = table.loc[names]
@@ -59,8 +60,8 @@ def deal(groups: pd.Series, strata: pd.Series, fractions, seed: int) -> dict:
     sizes = table.to_numpy().sum(axis=1)
     order = order[np.argsort(-sizes[order], kind="stable")]  # largest first, random among equals
     C = table.to_numpy().astype(float)
-    A = np.zeros((C.shape[1], 3))                            # strata x splits: items dealt so far
-    Ag, seen, seen_s = np.zeros(3), 0.0, np.zeros(C.shape[1])
+    A = np.zeros((C.shape[1], n_bins))                       # strata x bins: items dealt so far
+    Ag, seen, seen_s = np.zeros(n_bins), 0.0, np.zeros(C.shape[1])
     choice = np.empty(len(names), dtype=int)
     for gi in order:
         c, m = C[gi], sizes[gi]
@@ -81,13 +82,13 @@ def deal(groups: pd.Series, strata: pd.Series, fractions, seed: int) -> dict:
     for k in active:
         if (choice == k).any() or len(names) < len(active):
             continue
-        counts = np.bincount(choice, minlength=3)
+        counts = np.bincount(choice, minlength=n_bins)
         donor = int(np.argmax(counts))
         if counts[donor] < 2:
             continue
         members = np.flatnonzero(choice == donor)
         choice[members[np.argmin(sizes[members])]] = k
-    return {g: SPLITS[k] for g, k in zip(names, choice)}
+    return dict(zip(names, choice.tolist()))
 
 
 def refine(choice, C, sizes, frac, active, passes: int = 4):
@@ -96,9 +97,9 @@ def refine(choice, C, sizes, frac, active, passes: int = 4):
     T = frac[None, :] * C.sum(axis=0)[:, None]
     Tg = frac * sizes.sum()
     A = np.zeros_like(T)
-    for k in range(3):
+    for k in range(len(frac)):
         A[:, k] = C[choice == k].sum(axis=0)
-    Ag = np.array([sizes[choice == k].sum() for k in range(3)], dtype=float)
+    Ag = np.array([sizes[choice == k].sum() for k in range(len(frac))], dtype=float)
     for _ in range(passes):
         moved = False
         for gi in range(len(choice)):
@@ -122,38 +123,97 @@ def refine(choice, C, sizes, frac, active, passes: int = 4):
     return choice
 
 
+def grouping_column(items: pd.DataFrame, group_by: str, key: str = "split.group_by") -> str | None:
+    """The column joined with song_id into groups: auto/artist -> artist (when known), song/song_id -> none."""
+    by = "artist" if group_by in ("auto", "artist") else (None if group_by in ("song", "song_id") else group_by)
+    if by and by not in items.columns:
+        raise UserError(f"{key}: no column '{by}' in the items; use auto, song_id or artist")
+    if by and not (items[by].astype(str) != "").any():
+        by = None
+    return by
+
+
+def grouped_deal(items: pd.DataFrame, fractions, seed: int, group_by: str, names) -> tuple[np.ndarray, pd.Series]:
+    """(bin index per row, group per row): song (+ `group_by`) groups dealt into the bins `names` with
+    `fractions`, stratified by language x genre; falls back to song groups when a bin would stay empty."""
+    by = grouping_column(items, group_by)
+    strata = (items["language"].astype(str) + "|" + items["genre"].astype(str))
+    groups = group_labels(items, by)
+    bin_of = deal(groups, strata, fractions, seed)
+
+    def empty():
+        used = set(bin_of.values())
+        return [names[k] for k in range(len(names)) if fractions[k] > 0 and k not in used]
+
+    if empty() and by:
+        warnings.warn(f"split: grouping by {by} leaves '{empty()[0]}' empty ({groups.nunique()} groups); falling "
+                      f"back to song grouping, so one {by} may appear in several splits", stacklevel=3)
+        by, groups = None, group_labels(items, None)
+        bin_of = deal(groups, strata, fractions, seed)
+    if empty():
+        warnings.warn(f"split: only {groups.nunique()} song group(s); '{empty()[0]}' is empty", stacklevel=3)
+    log.info("grouped by %s: %d groups", f"song+{by}" if by else "song", groups.nunique())
+    return groups.map(bin_of).to_numpy(dtype=int), groups
+
+
+def check_fractions(fractions, key: str = "split.fractions") -> list[float]:
+    fractions = [float(f) for f in fractions]
+    if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6 or min(fractions) < 0:
+        raise UserError(f"{key} must be three non-negative numbers (train, val, test) summing to 1, "
+                        f"got {fractions}")
+    return fractions
+
+
 def assign_splits(items: pd.DataFrame, fractions=(0.8, 0.1, 0.1), seed: int = 0,
                   group_by: str = "auto") -> pd.DataFrame:
     """Add `split` (train/val/test) and `split_group` columns. group_by: auto (artist where known, always
     together with song), song_id (songs only), or any column (e.g. artist, album) joined with song."""
-    fractions = [float(f) for f in fractions]
-    if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6 or min(fractions) < 0:
-        raise UserError(f"split.fractions must be three non-negative numbers (train, val, test) summing to 1, "
-                        f"got {fractions}")
+    fractions = check_fractions(fractions)
     items = items.copy()
-    by = "artist" if group_by in ("auto", "artist") else (None if group_by in ("song", "song_id") else group_by)
-    if by and by not in items.columns:
-        raise UserError(f"split.group_by: no column '{by}' in the items; use auto, song_id or artist")
-    if by and not (items[by].astype(str) != "").any():
-        by = None
-    strata = (items["language"].astype(str) + "|" + items["genre"].astype(str))
-    groups = group_labels(items, by)
-    split_of = deal(groups, strata, fractions, seed)
-    empty = [SPLITS[k] for k in range(3) if fractions[k] > 0 and SPLITS[k] not in split_of.values()]
-    if empty and by:
-        warnings.warn(f"split: grouping by {by} leaves '{empty[0]}' empty ({groups.nunique()} groups); falling "
-                      f"back to song grouping, so one {by} may appear in several splits", stacklevel=2)
-        by, groups = None, group_labels(items, None)
-        split_of = deal(groups, strata, fractions, seed)
-        empty = [SPLITS[k] for k in range(3) if fractions[k] > 0 and SPLITS[k] not in split_of.values()]
-    if empty:
-        warnings.warn(f"split: only {groups.nunique()} song group(s); split '{empty[0]}' is empty", stacklevel=2)
-    items["split"] = groups.map(split_of).to_numpy()
+    bins, groups = grouped_deal(items, fractions, seed, group_by, SPLITS)
+    items["split"] = np.asarray(SPLITS)[bins]
     items["split_group"] = groups.to_numpy()
     summary = items.groupby("split").agg(items=("id", "size"), songs=("song_id", "nunique"))
-    log.info("split by %s (%d groups): %s", f"song+{by}" if by else "song", groups.nunique(),
-             ", ".join(f"{s} {r['items']} items/{r['songs']} songs" for s, r in summary.iterrows()))
+    log.info("split: %s", ", ".join(f"{s} {r['items']} items/{r['songs']} songs" for s, r in summary.iterrows()))
     return items
+
+
+def assign_folds(items: pd.DataFrame, n_folds: int = 5, seed: int = 0, group_by: str = "auto") -> np.ndarray:
+    """Fold index (0..n_folds-1) per row for K-fold cross-validation over the same song (+ artist) groups
+    as the split, stratified by language x genre; no group is in two folds."""
+    if isinstance(n_folds, bool) or not float(n_folds).is_integer() or int(n_folds) < 2:
+        raise UserError(f"eval.folds={n_folds!r} must be an integer >= 2")
+    n_folds = int(n_folds)
+    n_groups = group_labels(items, None).nunique()
+    if n_groups < n_folds:
+        raise UserError(f"eval.folds={n_folds}: only {n_groups} songs; use fewer folds")
+    names = [f"fold {k}" for k in range(n_folds)]
+    folds, groups = grouped_deal(items, [1.0 / n_folds] * n_folds, seed, group_by, names)
+    log.info("%d folds over %d groups: %s items", n_folds, groups.nunique(),
+             "/".join(str(c) for c in np.bincount(folds, minlength=n_folds)))
+    return folds
+
+
+def fold_split(items: pd.DataFrame, fold: int, val_fraction: float = 0.1, seed: int = 0,
+               group_by: str = "auto") -> pd.Series:
+    """Split labels for fold `fold` of `items["fold"]` (see `assign_folds`): test = that fold; val = about
+    `val_fraction` of the other folds' items, carved out by the same groups (stratified); train = the rest."""
+    if "fold" not in items:
+        raise RuntimeError("fold_split needs a 'fold' column (assign_folds)")
+    if not 0 <= float(val_fraction) < 1:
+        raise UserError(f"eval.val_fraction={val_fraction} must be in [0, 1)")
+    folds = items["fold"].to_numpy()
+    if fold not in set(folds.tolist()):
+        raise RuntimeError(f"fold {fold} is not among the folds {sorted(set(folds.tolist()))}")
+    out = pd.Series("test", index=items.index, dtype=object)
+    rest = folds != fold
+    if float(val_fraction) > 0:
+        bins, _ = grouped_deal(items[rest], [1 - float(val_fraction), float(val_fraction), 0.0], seed, group_by,
+                               SPLITS)
+        out[rest] = np.asarray(SPLITS)[bins]
+    else:
+        out[rest] = "train"
+    return out
 
 
 def select(items: pd.DataFrame, split: str) -> np.ndarray:

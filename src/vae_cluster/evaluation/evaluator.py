@@ -17,22 +17,33 @@ Honesty rules implemented here:
 - Chance: majority-class purity, and a permutation test (labels shuffled between songs, see
   `metrics.Permuter`); `<target>_shuffled` control rows should score ~0.
 - A target that fed the model or features (`uses_labels`) is never scored: its rows say so.
+- A target with a single class among the evaluated items is not clustered: it gets one row (first level)
+  whose note starts "single class: not scored" and no assignments (`scorable_targets` lists the others).
+- Small-sample guards (`guards.py`): the `warning` column holds short codes (small-class, few-per-cluster,
+  high-chance) and the note says why; each code is logged once per Evaluator (one per run).
+- `cluster.n_clusters=auto`: one label-free fit scored against every target (like density clusterers);
+  `k_requested` is "auto", the note names the chosen k and criterion, and `k_selections[method]` keeps
+  the curve for `plots.k_selection.plot_k_curve`.
 """
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import pandas as pd
 
 from vae_cluster.data.base import LABELS
+from vae_cluster.evaluation.guards import SINGLE_CLASS, TEXT, guard_codes, guard_note
 from vae_cluster.evaluation.metrics import (CHANCE, EXTERNAL, INTERNAL, external_metrics, internal_metrics,
                                             majority_purity, Permuter, permutation_chance)
 from vae_cluster.utils.errors import UserError
 
+log = logging.getLogger(__name__)
 
 #: column order of metrics.csv
-COLUMNS = ["method", "space", "target", "level", "k", "k_requested", "n_classes", "n_items", "coverage",
+COLUMNS = ["method", "space", "target", "level", "k", "k_requested", "k_criterion", "n_classes", "n_items", "coverage",
            *INTERNAL, "unreduced_space", *(f"unreduced_{m}" for m in INTERNAL), *EXTERNAL, *CHANCE,
-           "uses_labels", "note"]
+           "uses_labels", "warning", "note"]
 
 
 def song_vote(song_ids, values) -> pd.Series:
@@ -43,11 +54,22 @@ def song_vote(song_ids, values) -> pd.Series:
     return counts.drop_duplicates("song").set_index("song")["v"]
 
 
+def scorable_targets(items: pd.DataFrame, targets) -> list[str]:
+    """The targets with at least two classes among `items` (labelled ones): the ones worth clustering,
+    scoring and plotting."""
+    out = []
+    for t in targets:
+        y = items[t].fillna("").astype(str) if t in items else pd.Series(dtype=str)
+        if y[y != ""].nunique() >= 2:
+            out.append(t)
+    return out
+
+
 def tidy(rows: list[dict]) -> pd.DataFrame:
     """Rows -> the metrics table with the documented column order (extra columns kept at the end)."""
     df = pd.DataFrame(rows)
     df = df.reindex(columns=COLUMNS + [c for c in df.columns if c not in COLUMNS])
-    for col in ("note", "uses_labels", "unreduced_space"):
+    for col in ("note", "warning", "uses_labels", "unreduced_space", "k_criterion"):
         df[col] = df[col].astype(object).where(df[col].notna(), "")
     return df
 
@@ -74,6 +96,8 @@ class Evaluator:
         self.targets, self.levels, self.split = list(targets), list(levels), split
         self.n_permutations, self.shuffled_control, self.seed = int(n_permutations), shuffled_control, seed
         self.permutation_unit, self.unreduced_internal = permutation_unit, unreduced_internal
+        self.k_selections: dict[str, dict] = {}  # method -> label-free k choice (cluster.n_clusters=auto)
+        self._logged: set[str] = set()           # guard codes already logged by this evaluator
 
     def check_targets(self, items: pd.DataFrame) -> list[str]:
         for t in self.targets:
@@ -90,7 +114,11 @@ class Evaluator:
             est.set_params(n_clusters=k)
         labels = np.asarray(est.fit(Z).labels_, dtype=int)
         info = {"note": est.note_ or "", "space": est.space_, "noise": est.noise,
-                "k_requested": est.get_params().get("n_clusters") if est.needs_k else None}
+                "k_requested": est.get_params().get("n_clusters") if est.needs_k else None,
+                "k_criterion": est.k_criterion_ or ""}
+        if est.k_chosen_ is not None:
+            self.k_selections[method] = {"curve": dict(est.k_curve_), "chosen": est.k_chosen_,
+                                         "criterion": est.k_criterion_}
         return labels, info
 
     def evaluate(self, method: str, space: str, Z: np.ndarray, items: pd.DataFrame, clusterer,
@@ -107,12 +135,19 @@ class Evaluator:
         Z = np.asarray(Z, dtype=np.float64).reshape(len(Z), -1)
         full = None if full is None else np.asarray(full).reshape(len(full), -1)  # converted only when used
         songs = items["song_id"].to_numpy()
-        for target in self.check_targets(items):
+        scorable = scorable_targets(items, self.check_targets(items))
+        for target in self.targets:
             y = items[target].fillna("").astype(str).to_numpy()
             has = y != ""  # items without this label are clustered but not scored against it
             n_classes = len(np.unique(y[has]))
+            if target not in scorable:  # nothing to find: no clustering, one row that says so
+                rows.append({"method": method, "space": space, "target": target, "level": self.levels[0],
+                             "n_classes": n_classes, "n_items": int(has.sum()), "uses_labels": ",".join(uses_labels),
+                             "note": f"{SINGLE_CLASS} (only '{y[has][0]}' among the evaluated items)"})
+                continue
             fixed_k = clusterer.get_params().get("n_clusters")
-            own_k = own_labels is not None or not clusterer.needs_k  # one fit for all targets
+            # one fit for all targets: the model's own clusters, density clusterers, label-free k
+            own_k = own_labels is not None or not clusterer.needs_k or fixed_k == "auto"
             key = "own k" if own_k else fixed_k if fixed_k is not None else n_classes
             if key not in cache:
                 cache[key] = self.cluster(clusterer, Z, max(n_classes, 2), method, full, full_space, own_labels)
@@ -122,7 +157,7 @@ class Evaluator:
             Zi, sp = (full, own_space) if own_space and full is not None else (Z, space)
             base = {"method": method, "space": sp, "target": target,
                     "k": int(len(np.unique(labels[labels >= 0]))), "k_requested": info["k_requested"],
-                    "n_classes": n_classes, "uses_labels": ",".join(uses_labels)}
+                    "k_criterion": info["k_criterion"], "n_classes": n_classes, "uses_labels": ",".join(uses_labels)}
             if target in uses_labels:
                 for level in self.levels:
                     rows.append({**base, "level": level,
@@ -132,29 +167,36 @@ class Evaluator:
             if not has.all():
                 notes.append(f"{int((~has).sum())} items without '{target}' not scored")
             Zt, lt, yt, st = Zi[has], labels[has], y[has], songs[has]
-            if n_classes < 2:
-                notes.append(f"'{target}' has a single class among the evaluated items"
-                             + (f"; clustered with k={info['k_requested']}" if info["k_requested"] else ""))
             unred = (full[has], full_space) if self.unreduced_internal and full is not None else (None, None)
             for level in self.levels:
                 row = self._score(level, Zt, lt, yt, st, rng, info["noise"], unred)
                 row["note"] = "; ".join(n for n in [*notes, row["note"]] if n)
+                self._log_guards(row["warning"], f"{method} {target} {level}", row["note"])
                 rows.append({**base, **row})
             if self.shuffled_control:
                 y_shuf = self._permuter(yt, st)(rng)
                 ctrl = self._score("clip", Zt, lt, y_shuf, st, rng, info["noise"], (None, None),
-                                   n_permutations=0, internal=False)
+                                   n_permutations=0, internal=False, guard=False)
                 ctrl["note"] = "; ".join(n for n in ["control: labels shuffled between songs"
                                                      if self.permutation_unit == "song" else
                                                      "control: labels shuffled", ctrl["note"]] if n)
                 rows.append({**base, "target": f"{target}_shuffled", **ctrl})
         return rows, assignments
 
+    def _log_guards(self, warning: str, where: str, note: str) -> None:
+        """One log line per guard code and Evaluator (the lead builds one per run), not one per row."""
+        for code in filter(None, warning.split(";")):
+            if code not in self._logged:
+                self._logged.add(code)
+                log.warning("small-sample guard '%s' (%s) first fired for %s: %s; see the `warning` column of "
+                            "metrics.csv and the banner of metrics.md", code, TEXT[code], where,
+                            note.split("small sample: ")[-1])
+
     def _permuter(self, y, songs):
         return Permuter(y, songs if self.permutation_unit == "song" else None)
 
     def _score(self, level, Z, labels, y, songs, rng, noise_policy="own_cluster", unreduced=(None, None),
-               n_permutations: int | None = None, internal: bool = True) -> dict:
+               n_permutations: int | None = None, internal: bool = True, guard: bool = True) -> dict:
         notes = []
         labels = np.asarray(labels).copy()
         noise = labels < 0
@@ -167,6 +209,7 @@ class Evaluator:
                 labels[noise] = labels.max() + 1 if (~noise).any() else 0
                 notes.append(f"noise ({int(noise.sum())} of {len(labels)} clips) scored as its own cluster")
         Zu, su = unreduced
+        k_fit = len(np.unique(labels[keep]))  # clusters found (before the song vote): the guards' k
         if level == "song":
             n_units = len(pd.unique(songs))
             voted = song_vote(songs[keep], labels[keep])
@@ -180,7 +223,8 @@ class Evaluator:
             n_units = len(labels)
             Z, labels, y, groups = Z[keep], labels[keep], y[keep], songs[keep]
             Zu = None if Zu is None else Zu[keep]
-        row = {"level": level, "n_items": len(y), "coverage": float(len(y) / n_units) if n_units else np.nan}
+        row = {"level": level, "n_items": len(y), "coverage": float(len(y) / n_units) if n_units else np.nan,
+               "warning": ""}
         if len(y) == 0:
             row.update({m: np.nan for m in (*INTERNAL, *EXTERNAL)})
             row["note"] = "; ".join(notes + ["all items are noise: nothing to score"])
@@ -201,5 +245,9 @@ class Evaluator:
         n = self.n_permutations if n_permutations is None else n_permutations
         row.update(permutation_chance(y, labels, n, rng,
                                       groups if self.permutation_unit == "song" else None))
+        if guard:
+            codes = guard_codes(y, k_fit, row.get("chance_nmi"))
+            row["warning"] = ";".join(codes)
+            notes.append(guard_note(codes, y, k_fit, row.get("chance_nmi")))
         row["note"] = "; ".join(n for n in notes if n)
         return row

@@ -5,6 +5,8 @@ legend). External metrics compare every method that was scored; internal metrics
 between representations of the same kind of space, so they are bolded only among rows that share a
 `space`. Rows flagged as not scored (the label fed the model or features) and `*_shuffled` controls
 never get bold. Chance columns are references, not scores, and are not bolded either.
+The page opens with a banner when a small-sample guard fired (`guards.banner_lines`); targets with a single
+class among the evaluated items get no table, only a banner line.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vae_cluster.evaluation.guards import SINGLE_CLASS, banner_lines
 from vae_cluster.evaluation.metrics import EXTERNAL, HIGHER_IS_BETTER, INTERNAL
 
 #: (column, header) in display order; None header = same as the column
@@ -23,7 +26,7 @@ DISPLAY = [("method", "method"), ("space", "space"), ("k", "k"), ("n_items", "n"
            ("homogeneity", "hom. ↑"), ("completeness", "compl. ↑"), ("purity", "purity ↑"),
            ("hungarian_acc", "Hungarian acc. ↑"), ("chance_purity", "chance purity"),
            ("chance_nmi", "chance NMI"), ("p_nmi", "p(NMI)"), ("chance_ari", "chance ARI"), ("p_ari", "p(ARI)"),
-           ("uses_labels", "uses labels"), ("note", "note")]
+           ("uses_labels", "uses labels"), ("warning", "warning"), ("note", "note")]
 
 LEGEND = """\
 How to read: one table per target label and level (clip, or song by majority vote of its clips).
@@ -37,13 +40,15 @@ How to read: one table per target label and level (clip, or song by majority vot
   (smallest possible value 1/(n shuffles + 1)).
 - `coverage` = share of items (songs at song level) that were scored; < 1 only when noise is excluded.
 - `uses labels` names labels that fed the features or the model; such a row is never scored on that label.
+- `warning`: small-sample guards (small-class: a class has < 5 items; few-per-cluster: < 2 items per
+  cluster; high-chance: chance NMI > 0.25). Where one fired, read AMI and p, not NMI.
 - Bold: best per column within the table; `-` = undefined (see the note).
 - Summary: each scored method's NMI per target and level, best first, with its chance mean and p-value."""
 
 
 def _fmt(col: str, v) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)):
-        return "" if col in ("method", "space", "uses_labels", "note") else "-"
+        return "" if col in ("method", "space", "uses_labels", "warning", "note") else "-"
     if isinstance(v, (int, np.integer)) or col in ("k", "n_items"):
         try:
             return str(int(v))
@@ -73,7 +78,7 @@ def _best(df: pd.DataFrame, col: str) -> set:
 def _table(df: pd.DataFrame, columns: list[tuple[str, str]]) -> list[str]:
     bold = {col: _best(df, col) for col, _ in columns}
     lines = ["| " + " | ".join(h for _, h in columns) + " |",
-             "|" + "|".join("---" if c in ("method", "space", "target", "uses_labels", "note") else "---:" for c, _ in columns) + "|"]
+             "|" + "|".join("---" if c in ("method", "space", "target", "uses_labels", "warning", "note") else "---:" for c, _ in columns) + "|"]
     for idx, r in df.iterrows():
         cells = []
         for col, _ in columns:
@@ -147,7 +152,11 @@ def metrics_markdown(metrics: pd.DataFrame, title: str = "Clustering metrics") -
         df["note"] = ""
     df["note"] = df["note"].fillna("")
     df["_not_scored"] = df["note"].str.startswith("not scored")
+    banner = banner_lines(df)
+    df = df[~df["note"].str.startswith(SINGLE_CLASS)]
     columns = [(c, h) for c, h in DISPLAY if c in df.columns]
+    if "warning" in df and not (df["warning"].fillna("").astype(str) != "").any():
+        columns = [(c, h) for c, h in columns if c != "warning"]
     unred = df["unreduced_space"].astype(object) if "unreduced_space" in df else None
     if unred is not None and not (unred.notna() & (unred != "") & (unred != df["space"].astype(object))).any():
         columns = [(c, h) for c, h in columns if c != "unreduced_silhouette"]
@@ -155,7 +164,7 @@ def metrics_markdown(metrics: pd.DataFrame, title: str = "Clustering metrics") -
         columns = [(c, h) for c, h in columns if c != "coverage"]
     is_ctrl = df["target"].astype(str).str.endswith("_shuffled")
     main, ctrl = df[~is_ctrl], df[is_ctrl]
-    head = [f"# {title}", ""]
+    head = [f"# {title}", "", *banner]
     for key in ("model", "cluster"):
         if key in df and df[key].nunique() == 1:
             head.append(f"- {key}: `{df[key].iloc[0]}`")

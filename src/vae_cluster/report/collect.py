@@ -32,7 +32,8 @@ METRICS_REQUIRED = ("method", "target", "level")
 @dataclass
 class Collection:
     runs: pd.DataFrame                  # one row per run folder: status, choices, seed, variant keys, error
-    rows: pd.DataFrame                  # tidy: one row per run x metrics row (complete runs only)
+    rows: pd.DataFrame                  # tidy: one row per run x metrics row (complete runs only), with the
+                                        # run's seed and split_seed (and metrics.csv's `fold` under cv)
     variant_keys: list[str] = field(default_factory=list)   # config keys (besides choices) that vary
     extra_choices: list[str] = field(default_factory=list)  # other config-group choices, e.g. experiment/paper1
 
@@ -213,6 +214,8 @@ def collect(roots: list[Path]) -> Collection:
         m = metrics[i].copy()
         m = m.drop(columns=[c for c in ("model", "cluster") if c in m.columns])
         head = {c: runs[i][c] for c in ("run_dir", *CHOICE_COLS, *extra, "seed")}
+        split_seed = flats[i].get("split.seed")  # null (or absent) = follows the seed
+        head["split_seed"] = runs[i]["seed"] if split_seed is None else split_seed
         head.update({k: flats[i].get(k) for k in keys})
         for j, (c, v) in enumerate(head.items()):
             m.insert(j, c, v)

@@ -7,6 +7,8 @@ import math
 
 import pandas as pd
 
+from vae_cluster.evaluation.guards import headline_metric
+
 from vae_cluster.report.document import as_text, fmt
 
 BASELINES = ("raw", "pca", "ae")
@@ -26,13 +28,13 @@ def _num(v) -> float:
     return v
 
 
-def headline(metrics: pd.DataFrame, protocol: str, metric: str = "nmi", level: str | None = None) -> list[dict]:
+def headline(metrics: pd.DataFrame, protocol: str, metric: str | None = None, level: str | None = None) -> list[dict]:
     """One dict per target (shuffled controls left out) at `level` (default: the first level present):
     target, level, metric, model, model_value, p_value, baseline, baseline_value, chance, n, protocol.
 
     The model is the method named in the `model` column; the best baseline is the highest-scoring of
     raw/pca/ae among rows that were not fed the target label (`uses_labels`)."""
-    if metrics is None or metrics.empty or metric not in metrics:
+    if metrics is None or metrics.empty:
         return []
     m = metrics[~metrics["target"].astype(str).str.endswith("_shuffled")]
     if "fold" in m and (m["fold"].astype(str) == "mean").any():  # cv: the mean over folds
@@ -40,6 +42,11 @@ def headline(metrics: pd.DataFrame, protocol: str, metric: str = "nmi", level: s
     if "level" in m:
         level = level or str(m["level"].iloc[0])
         m = m[m["level"].astype(str) == level]
+    if metric is None:  # chance-corrected AMI where n is small or a guard fired (evaluation/guards.py)
+        model_rows = m[m["method"].astype(str) == str(m["model"].iloc[0])] if "model" in m and len(m) else m
+        metric = "ami" if any(headline_metric(r) == "ami" for _, r in model_rows.iterrows()) else "nmi"
+    if metric not in m:
+        return []
     model = str(m["model"].iloc[0]) if "model" in m and len(m) else ""
     uses = as_text(m["uses_labels"]) if "uses_labels" in m else pd.Series("", index=m.index)
     out = []

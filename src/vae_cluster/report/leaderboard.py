@@ -1,4 +1,10 @@
-"""Aggregate collected runs over seeds (mean ± std, n) and write leaderboard.md / leaderboard.tex."""
+"""Aggregate collected runs over seeds and folds (mean ± std, n) and write leaderboard.md / leaderboard.tex.
+
+One score per run x fold: under eval.protocol=cv metrics.csv has per-fold rows (`fold` 0..K-1) and summary
+rows (`fold` mean/std); the per-fold rows are aggregated, never the summaries, so n = folds x seeds. The
+`varied` column says what differed between the scores behind each "±": model seed (the run's `seed`:
+model and clusterer initialisation), split seed (`split.seed`, which follows `seed` unless set), fold.
+"""
 from __future__ import annotations
 
 import math
@@ -19,6 +25,8 @@ LOWER_IS_BETTER = {"davies_bouldin"}
 INTERNAL = {"silhouette", "calinski_harabasz", "davies_bouldin"}
 CHANCE = {"nmi": "chance_nmi", "ari": "chance_ari", "purity": "chance_purity", "hungarian_acc": "chance_purity"}
 BASELINES = ("raw", "pca", "ae")
+SUMMARY_FOLDS = ("mean", "std")   # metrics.csv summary rows under eval.protocol=cv (not scores of their own)
+UNIT = ["seed", "split_seed", "fold"]  # one score per unit
 #: variant-key prefixes that do not affect the raw/PCA baselines (they are pooled across them)
 MODEL_ONLY = ("model.", "trainer.")
 
@@ -34,6 +42,10 @@ def prepare(col: Collection, target: str, level: str) -> pd.DataFrame:
     if df.empty:
         return df
     df = df[(df["target"].astype(str) == target) & (df["level"].astype(str) == level)].copy()
+    df["fold"] = as_text(df["fold"]) if "fold" in df else ""
+    df = df[~df["fold"].isin(SUMMARY_FOLDS)]
+    if "split_seed" not in df:
+        df["split_seed"] = df["seed"]
     if df.empty:
         return df
     df["method_label"] = [method_label(m, mo) for m, mo in zip(df["method"].astype(str), df["model"].astype(str))]
@@ -57,8 +69,15 @@ def config_cols(col: Collection) -> list[str]:
             + col.variant_keys)
 
 
+def varied(units: pd.DataFrame) -> str:
+    """What differed between the scores of one leaderboard row: model seed, split seed, fold."""
+    names = {"seed": "model seed", "split_seed": "split seed", "fold": "fold"}
+    return ", ".join(name for c, name in names.items() if units[c].nunique(dropna=False) > 1)
+
+
 def aggregate(col: Collection, target: str, level: str, metrics: list[str]) -> pd.DataFrame:
-    """mean, std (ddof=1) and n over seeds per configuration x method; sorted by the first metric."""
+    """mean, std (ddof=1) and n over seeds and folds per configuration x method, with what `varied`;
+    sorted by the first metric."""
     df = prepare(col, target, level)
     if df.empty:
         return pd.DataFrame()
@@ -70,19 +89,20 @@ def aggregate(col: Collection, target: str, level: str, metrics: list[str]) -> p
     pvals = [p for p in ("p_nmi", "p_ari") if p in df and p[2:] in metrics]
     num = metrics + chance + pvals
     df[num] = df[num].apply(pd.to_numeric, errors="coerce")
-    # one value per configuration and seed (baselines appear once per model run with identical values)
-    per_seed = df.groupby(keys + ["seed"], dropna=False).agg(
+    # one value per configuration and unit (baselines appear once per model run with identical values)
+    per_seed = df.groupby(keys + UNIT, dropna=False).agg(
         {**{m: "mean" for m in num}, "uses_labels": "first", "space": lambda s: ",".join(sorted(set(map(str, s)))),
          "run_dir": "first"}).reset_index()
     g = per_seed.groupby(keys, dropna=False)
     out = g[num].mean().add_suffix("_mean")
     std = g[metrics].std(ddof=1).add_suffix("_std")
     out = out.join(std)
-    out["n"] = g["seed"].nunique()
+    out["n"] = g.size()
+    out["varied"] = g[UNIT].apply(varied)
     out["n_scored"] = g[metrics[0]].count() if metrics else 0
     out["seeds"] = g["seed"].apply(lambda s: ",".join(str(int(x)) if pd.notna(x) and float(x).is_integer()
                                                       else str(x) for x in sorted(s.dropna().unique())))
-    for p in pvals:  # seeds whose permutation test beats chance at 5 %
+    for p in pvals:  # scores (seeds x folds) whose permutation test beats chance at 5 %
         out[f"{p[2:]}_significant"] = g[p].apply(lambda v: f"{int((v < 0.05).sum())}/{int(v.notna().sum())}"
                                                  if v.notna().any() else "")
     out["run_dir"] = g["run_dir"].first()  # one run of the row (its first seed), for links to its report
@@ -126,6 +146,8 @@ def display_table(agg: pd.DataFrame, col: Collection, metrics: list[str], tex: b
         if r.get("nmi_significant"):
             d["p(NMI)<0.05"] = r["nmi_significant"]
         d["n"] = int(r["n"])
+        if r.get("varied"):
+            d["varied"] = r["varied"]
         if r.get("uses_labels"):
             d["uses labels"] = r["uses_labels"]
         rows.append(d)
@@ -140,8 +162,10 @@ def write_markdown(path, col: Collection, tables: dict, metrics: list[str], sour
     lines = ["# Leaderboard", "",
              f"Sources: {', '.join(f'`{s}`' for s in sources)}  ",
              f"Runs: {len(col.runs)} ({', '.join(f'{v} {k}' for k, v in st.items())}). "
-             "Values are mean ± std (sample std, ddof=1) over seeds; `n` = number of seeds. Baselines (raw "
-             "features, PCA) are clustered in every run with the same clusterer and counted once per seed.",
+             "Values are mean ± std (sample std, ddof=1) over seeds and, under eval.protocol=cv, folds; `n` = "
+             "number of scores; `varied` = what differed between them (model seed = `seed`: model and clusterer "
+             "initialisation; split seed = `split.seed`; fold). Baselines (raw features, PCA) are clustered in "
+             "every run with the same clusterer and counted once per seed and fold.",
              ""]
     if col.variant_keys:
         lines += [f"Config keys that vary between runs besides the seed: {', '.join(f'`{k}`' for k in col.variant_keys)}.", ""]

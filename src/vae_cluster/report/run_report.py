@@ -136,6 +136,7 @@ def add_figures(doc: Document, out_dir: Path, entries: list[dict]) -> None:
 
 def build(out_dir: Path, options=None) -> Document:
     """Headline, cluster cards, interactive map, metric tables, training, diagnostics, data, configuration."""
+    from vae_cluster.evaluation.guards import banner_lines
     from vae_cluster.report.headline import headline, headline_html, headline_markdown, protocol_name
     from vae_cluster.report.listen import cluster_cards, latent_map, read_points
     from vae_cluster.report.writer import ReportWriter
@@ -156,7 +157,10 @@ def build(out_dir: Path, options=None) -> Document:
     doc.h("Headline")
     rows = headline(m, protocol_name(info)) if m is not None else []
     doc.raw(headline_html(rows), headline_markdown(rows))
-    doc.p("NMI of the model's clusters against each label next to the best same-run baseline (raw features, "
+    for line in banner_lines(m) if m is not None else []:
+        doc.p(line.lstrip("> ").strip(), "warning")
+    doc.p("The model's clusters against each label (NMI; AMI, which is corrected for chance, where few items "
+          "were scored or a small-sample guard fired) next to the best same-run baseline (raw features, "
           "PCA, autoencoder; clustered the same way) and the label-permutation chance level.", "note")
 
     # -- listening ---------------------------------------------------------------------
