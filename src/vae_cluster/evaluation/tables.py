@@ -124,9 +124,11 @@ def summarise_folds(metrics: pd.DataFrame) -> pd.DataFrame:
     out = [metrics]
     for stat in ("mean", "std"):
         agg = folds.groupby(keys, sort=False, dropna=False)[numeric].agg(stat).reset_index()
-        notes = folds.groupby(keys, sort=False, dropna=False)["note"].agg(
-            lambda v: "; ".join(dict.fromkeys(n for x in v for n in str(x).split("; ") if n))).reset_index()
-        agg = agg.merge(notes, on=keys, how="left")
+        for col, sep in (("note", "; "), ("warning", ";")):  # text: every distinct part, once
+            if col in folds:
+                text = folds.groupby(keys, sort=False, dropna=False)[col].agg(
+                    lambda v, s=sep: s.join(dict.fromkeys(n for x in v.fillna("") for n in str(x).split(s) if n)))
+                agg = agg.merge(text.reset_index(), on=keys, how="left")
         agg["fold"] = stat
         agg["n_folds"] = folds.groupby(keys, sort=False, dropna=False).size().to_numpy()
         out.append(agg)
