@@ -14,11 +14,14 @@ from sklearn.base import clone
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
+from vae_cluster.bundle import fit_scaler, save_bundle  # LEAD-WIRE
 from vae_cluster.data.splits import assign_splits, held_out_split, select
 from vae_cluster.evaluation.evaluator import tidy
 from vae_cluster.evaluation.tables import write_metrics_md
 from vae_cluster.models.base import DataInfo
 from vae_cluster.report.run_report import write_run_report
+from vae_cluster.training.checkpoint import remove_checkpoint  # LEAD-WIRE
+from vae_cluster.training.model_cache import array_digest, fit_or_reuse, model_cache_for, training_key  # LEAD-WIRE
 from vae_cluster.utils.errors import UserError
 from vae_cluster.utils.runinfo import environment, write_json
 from vae_cluster.utils.seeding import seed_everything
@@ -92,7 +95,8 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     evaluator.check_targets(items[ev])  # a missing target label: one-line error naming it
     if train.sum() < 2 or ev.sum() < 2:
         raise UserError(f"too few items after splitting: {train.sum()} train, {ev.sum()} in eval.split={evaluator.split}")
-    X = feats.X.astype(np.float32) if getattr(feats, "scaled", False) else standardize(feats.X, train)
+    scaler = None if feats.scaled else fit_scaler(feats.X, train)  # LEAD-WIRE: the bundle keeps the scaler
+    X = (feats.X if scaler is None else scaler.transform(feats.X)).astype(np.float32)
     data_info = DataInfo(blocks=dict(feats.blocks), classes=label_classes(items))
 
     # 3. model (conditional models get their label vectors; they are flagged and never scored on them)
@@ -100,8 +104,16 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     model = instantiate(cfg.model, _partial_=True)(input_shape=X.shape[1:], data_info=data_info)
     C = model.conditions(items)
     trainer = instantiate(cfg.trainer)
-    history = trainer.fit(model, X[train], X[val], *(None, None) if C is None else (C[train], C[val]),
-                          out_dir=out_dir)
+    cache = model_cache_for(cfg)  # LEAD-WIRE: train once, cluster many
+    inputs = array_digest(X[train], X[val], *(() if C is None else (C[train], C[val])))
+
+    def fit_model():
+        h = trainer.fit(model, X[train], X[val], *(None, None) if C is None else (C[train], C[val]), out_dir=out_dir)
+        return h, trainer.fit_info
+
+    history, trainer.fit_info, reused = fit_or_reuse(cache, training_key(cfg, inputs=inputs), model, fit_model)
+    if reused:
+        log.info("reused the trained %s from the model cache %s", type(model).__name__, cache.root)
     history.to_csv(out_dir / "history.csv", index=False)
     held_name = held_out_split(items) or "val"  # diagnostics on held-out clips
     held = select(items, held_name)
@@ -124,7 +136,13 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
         seed_everything(cfg.seed)  # the baseline does not depend on how much RNG the model used
         ae = AE(X.shape[1:], latent_dim=model.latent_dim, data_info=data_info) if X.ndim == 2 else None
         if ae is not None:
-            instantiate(cfg.trainer, progress=False).fit(ae, X[train], X[val])
+            ae_trainer = instantiate(cfg.trainer, progress=False)  # LEAD-WIRE: cached like the model
+            ae_parts = training_key(cfg, {"baseline": "ae", "latent_dim": model.latent_dim},
+                                    array_digest(X[train], X[val]))
+            *_, ae_reused = fit_or_reuse(cache, ae_parts, ae,
+                                         lambda: (ae_trainer.fit(ae, X[train], X[val]), ae_trainer.fit_info))
+            if ae_reused:
+                log.info("reused the trained AE baseline from the model cache")
             reps["ae"] = ("latent", trainer.embed(ae, X[ev]), feats.uses_labels)
         else:
             log.warning("baselines.ae skipped: the AE baseline needs vector features, got shape %s", X.shape[1:])
@@ -146,6 +164,11 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
         for target, lab in clusters.items():
             assign[f"{method}|{target}"] = lab  # -1 = noise (density clusterers)
         done[method] = Representation(red.space_name(space), Rr, clusters, labels_used)
+        if method == model_name:  # LEAD-WIRE: the model bundle
+            bundle = save_bundle(out_dir, model=model, model_cfg=cfg.model, features_cfg=cfg.features,
+                                 data_cfg=cfg.data, scaler=scaler,
+                                 fitted={t: (red, est) for t, est in evaluator.fitted[method].items()},
+                                 label_names=data_info.classes, train_ids=eval_items["id"], train_latents=R)
 
     metrics = tidy(rows)
     metrics.insert(0, "cluster", choices.get("cluster", ""))
@@ -161,6 +184,8 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
                        history, metrics)
     t_plots = time.time()
     plotter.plot_run(art)
+    remove_checkpoint(out_dir, cfg.trainer.keep_checkpoint)  # LEAD-WIRE
+    info.update(reused_model=reused, bundle_bytes=sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file()))
     info.update(status="complete", device=str(trainer.device), wall_time_s=round(time.time() - t0, 2),
                 n_items=len(items), n_eval=int(ev.sum()), n_skipped=len(feats.skipped), epochs=len(history),
                 plots_time_s=round(time.time() - t_plots, 2))

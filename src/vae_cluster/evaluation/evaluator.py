@@ -68,6 +68,8 @@ class Evaluator:
         self.targets, self.levels, self.split = list(targets), list(levels), split
         self.n_permutations, self.shuffled_control, self.seed = int(n_permutations), shuffled_control, seed
         self.permutation_unit, self.unreduced_internal = permutation_unit, unreduced_internal
+        #: method -> target -> the fitted clusterer (model bundles keep how to assign new points)
+        self.fitted: dict[str, dict] = {}
 
     def check_targets(self, items: pd.DataFrame) -> list[str]:
         for t in self.targets:
@@ -84,7 +86,7 @@ class Evaluator:
             est.set_params(n_clusters=k)
         labels = np.asarray(est.fit(Z).labels_, dtype=int)
         info = {"note": est.note_ or "", "space": est.space_, "noise": est.noise,
-                "k_requested": est.get_params().get("n_clusters") if est.needs_k else None}
+                "k_requested": est.get_params().get("n_clusters") if est.needs_k else None, "estimator": est}
         return labels, info
 
     def evaluate(self, method: str, space: str, Z: np.ndarray, items: pd.DataFrame, clusterer,
@@ -112,6 +114,7 @@ class Evaluator:
                 cache[key] = self.cluster(clusterer, Z, max(n_classes, 2), method, full, full_space, own_labels)
             labels, info = cache[key]
             assignments[target] = labels
+            self.fitted.setdefault(method, {})[target] = info["estimator"]
             own_space = info["space"]  # the clusterer worked on `full` (VaDE), not on Z
             Zi, sp = (full, own_space) if own_space and full is not None else (Z, space)
             base = {"method": method, "space": sp, "target": target,
