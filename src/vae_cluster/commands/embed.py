@@ -17,6 +17,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from vae_cluster.bundle import Bundle, load_bundle
+from vae_cluster.commands import flag_value, print_help
 from vae_cluster.config import compose
 from vae_cluster.utils.errors import UserError
 from vae_cluster.utils.identity import first_difference
@@ -43,15 +44,9 @@ def parse_args(args: list[str], usage: str, doc: str) -> tuple[str, list[str], s
     while i < len(args):
         a = args[i]
         if a in ("-h", "--help"):
-            print(usage + "\n\n" + doc.split("\n\n", 1)[1])
-            raise SystemExit(0)
+            print_help(usage, doc)
         if a.startswith("--out"):
-            if "=" in a:
-                out = a.split("=", 1)[1]
-            elif i + 1 < len(args):
-                out, i = args[i + 1], i + 1
-            else:
-                raise UserError(f"--out needs a file name; {usage}")
+            out, i = flag_value(args, i, "--out items.csv")
         elif a.startswith("-"):
             raise UserError(f"unknown flag '{a}'; {usage}")
         elif run_dir is None and "=" not in a:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vae_cluster.commands import flag_value
 from vae_cluster.commands.embed import check_out, embed_items, item_table, parse_args, write_table
 from vae_cluster.evaluation.evaluator import song_vote
 from vae_cluster.utils.errors import UserError
@@ -46,13 +47,13 @@ def predict_table(bundle, items: pd.DataFrame, Z: np.ndarray, k: int = 3) -> tup
 def main(args, conf_dir) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args, k = list(args), 3
-    if "--nearest" in args:
-        i = args.index("--nearest")
-        try:
-            k = int(args[i + 1])
-        except (IndexError, ValueError):
-            raise UserError(f"--nearest needs a whole number of training items; {USAGE}") from None
-        del args[i:i + 2]
+    at = [i for i, a in enumerate(args) if a.split("=")[0] == "--nearest"]
+    if at:
+        value, end = flag_value(args, at[0], "--nearest 3")
+        if not value.isdigit():
+            raise UserError(f"--nearest {value}: give a whole number of training items")
+        k = int(value)
+        del args[at[0]:end + 1]
     run_dir, overrides, out = parse_args(args, USAGE, __doc__)
     check_out(out)
     res = embed_items(run_dir, overrides, Path(conf_dir))
