@@ -24,8 +24,8 @@ from vae_cluster.utils.identity import first_difference
 
 log = logging.getLogger(__name__)
 USAGE = "usage: vae-cluster embed RUN_DIR [data overrides...] [--out FILE.parquet|.csv]"
-#: feature settings that are about this machine, not the features: taken from the current config
-RUN_SETTINGS = ("progress", "n_jobs", "cache_dir")
+#: feature settings that do not change feature values: taken from the current config, never a mismatch
+RUN_SETTINGS = ("progress", "n_jobs", "cache_dir", "cache_identity", "max_bad_fraction")
 ITEM_INFO = ["id", "song_id", "path", "title", "artist"]
 LABELS = ["genre", "language"]
 
