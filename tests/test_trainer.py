@@ -208,16 +208,18 @@ def test_cli_cvae_on_genre_is_flagged_and_not_scored_on_genre(tmp_path, data_dir
     assert m[(m["method"] == "raw") & (m["target"] == "genre")]["nmi"].notna().any()
     diag = json.loads((run / "diagnostics.json").read_text())
     assert diag["model"] == "CVAE" and len(diag["kl_per_dim"]) == 16
-    assert (run / "checkpoints" / "last.pt").exists()
+    assert not (run / "checkpoints" / "last.pt").exists()  # removed after a completed run (keep_checkpoint=false)
+    assert (run / "bundle" / "weights.pt").exists()
 
 
 @pytest.mark.slow
 def test_cli_resume_continues_to_the_same_result(tmp_path, data_dir, cache_dir):
     """3 epochs, then `trainer.resume=true` with 5 in the same run dir == 5 epochs in one go."""
     whole, parts = tmp_path / "whole", tmp_path / "parts"
-    run_cli(*tiny(cache_dir, data_dir, whole, "trainer.max_epochs=5"))
-    run_cli(*tiny(cache_dir, data_dir, parts, "trainer.max_epochs=3"))
-    run_cli(*tiny(cache_dir, data_dir, parts, "trainer.max_epochs=5", "trainer.resume=true"))
+    fresh = "trainer.model_cache=false"  # train every time (the cache would hand the 5-epoch model to the resume)
+    run_cli(*tiny(cache_dir, data_dir, whole, "trainer.max_epochs=5", fresh))
+    run_cli(*tiny(cache_dir, data_dir, parts, "trainer.max_epochs=3", fresh, "trainer.keep_checkpoint=true"))
+    run_cli(*tiny(cache_dir, data_dir, parts, "trainer.max_epochs=5", fresh, "trainer.resume=true"))
     ha, hb = (pd.read_csv(d / "history.csv").drop(columns="seconds") for d in (whole, parts))
     pd.testing.assert_frame_equal(ha, hb)
     cols = ["method", "target", "level", "nmi", "ari", "silhouette"]

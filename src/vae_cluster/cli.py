@@ -17,6 +17,10 @@ commands:
   run [overrides...]     train, cluster and evaluate (a Hydra app: overrides, -m, --cfg job, hydra.run.dir=...)
   check data=<name> ...  report on a data set: counts per label, durations, unreadable/missing/duplicate files
   report <dir> [<dir>..] collect runs under run/multirun folders into runs.csv and leaderboards
+  embed RUN_DIR [data overrides] [--out FILE.parquet|.csv]   latent means of any data set (the run's model bundle)
+  predict RUN_DIR data=songs data.root=NEW/ [--out FILE]     clusters of new music, per item and per song
+  embed RUN_DIR [data overrides] [--out FILE.parquet|.csv]   latent means of any data set (the run's model bundle)
+  predict RUN_DIR data=songs data.root=NEW/ [--out FILE]     clusters of new music, per item and per song
 
 Run `vae-cluster run --help` for Hydra's help with every config group and option.
 """
@@ -55,7 +59,15 @@ def dispatch(cmd: str, rest: list[str]) -> int:
         from vae_cluster.report.cli import main as report_main
 
         return report_main(rest)
-    raise UserError(f"unknown command '{cmd}'; commands: run, check, report (see vae-cluster --help)")
+    if cmd == "embed":  # LEAD-WIRE
+        from vae_cluster.commands.embed import main as embed_main
+
+        return embed_main(rest, conf_dir())
+    if cmd == "predict":  # LEAD-WIRE
+        from vae_cluster.commands.predict import main as predict_main
+
+        return predict_main(rest, conf_dir())
+    raise UserError(f"unknown command '{cmd}'; commands: run, check, report, embed, predict (see vae-cluster --help)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,9 +20,9 @@ import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from sklearn.base import clone
-from sklearn.preprocessing import StandardScaler
 
 from vae_cluster.baselines import Representation
+from vae_cluster.bundle import fit_scaler, save_bundle
 from vae_cluster.data.base import LABELS
 from vae_cluster.data.splits import assign_splits, held_out_split, select
 from vae_cluster.evaluation.evaluator import scorable_targets, tidy
@@ -30,10 +30,12 @@ from vae_cluster.evaluation.guards import banner_lines
 from vae_cluster.evaluation.tables import summarise_folds, write_metrics_md
 from vae_cluster.models.base import DataInfo
 from vae_cluster.plots.k_selection import plot_k_curve
-from vae_cluster.report.resume import comparable
 from vae_cluster.report.assignments import assignments_table
 from vae_cluster.report.headline import headline, headline_text, protocol_name
+from vae_cluster.training.checkpoint import remove_checkpoint
+from vae_cluster.training.model_cache import array_digest, fit_or_reuse, model_cache_for, training_key
 from vae_cluster.utils.errors import UserError
+from vae_cluster.utils.identity import comparable
 from vae_cluster.utils.hashing import text_digest
 from vae_cluster.utils.runinfo import environment, metrics_fingerprint, write_json
 from vae_cluster.utils.seeding import seed_everything
@@ -66,13 +68,6 @@ class Fold:
     split: pd.Series            # train / val / test per item
     eval_mask: np.ndarray
     out_dir: Path               # checkpoints and per-fold diagnostics
-
-
-def standardize(X: np.ndarray, fit_mask: np.ndarray) -> np.ndarray:
-    """Vectors: z-score per feature with train statistics. Other shapes are normalised by their extractor."""
-    if X.ndim != 2:
-        return X
-    return StandardScaler().fit(X[fit_mask]).transform(X).astype(np.float32)
 
 
 def label_classes(items: pd.DataFrame) -> dict[str, list[str]]:
@@ -166,6 +161,7 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     t_plots = time.time()
     plotter.plot_run(art)
     info.update(status="complete", protocol=evaluator.protocol, split_seed=cfg.split.seed,
+                reused_model=res["reused"], bundle_bytes=res["bundle_bytes"],
                 k_selection=k_choices or None, device=str(res["trainer"].device),
                 wall_time_s=round(time.time() - t0, 2), n_items=len(items), n_eval=n_eval, n_skipped=len(skipped), epochs=len(history),
                 plots_time_s=round(time.time() - t_plots, 2))
@@ -185,7 +181,8 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
     if train.sum() < 2 or ev.sum() < 2:
         raise UserError(f"too few items after splitting: {train.sum()} train, {ev.sum()} evaluated "
                         f"(eval.protocol={evaluator.protocol}{', fold ' + fold.name if fold.name else ''})")
-    X = feats.X.astype(np.float32) if feats.scaled else standardize(feats.X, train)
+    scaler = None if feats.scaled else fit_scaler(feats.X, train)  # train statistics; the bundle keeps them
+    X = (feats.X if scaler is None else scaler.transform(feats.X)).astype(np.float32)
 
     # 3. model (conditional models get their label vectors; they are flagged and never scored on them)
     seed_everything(cfg.seed)
@@ -195,8 +192,17 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
     trainer.on_epoch.append(tracker.log_epoch)
     trainer.data_identity = text_digest(comparable({k: OmegaConf.to_container(cfg[k], resolve=True)
                                                       for k in ("data", "split", "features")}) + fold.name)
-    history = trainer.fit(model, X[train], X[val], *(None, None) if C is None else (C[train], C[val]),
-                          out_dir=fold.out_dir)
+    cache = model_cache_for(cfg)  # train once, cluster many: keyed by everything that defines training
+    inputs = array_digest(X[train], X[val], *(() if C is None else (C[train], C[val])))
+
+    def fit_model():
+        h = trainer.fit(model, X[train], X[val], *(None, None) if C is None else (C[train], C[val]),
+                        out_dir=fold.out_dir)
+        return h, trainer.fit_info
+
+    history, trainer.fit_info, reused = fit_or_reuse(cache, training_key(cfg, inputs=inputs), model, fit_model)
+    if reused:
+        log.info("reused the trained %s from the model cache %s", type(model).__name__, cache.root)
     held_name = held_out_split(items) or "val"  # diagnostics on held-out clips
     held = select(items, held_name)
     trainer.diagnostics(model, X[held], None if C is None else C[held], out_dir=fold.out_dir, split=held_name)
@@ -208,8 +214,12 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
     reps = {model_name: Representation("latent", Z, uses_labels, model.cluster_assignments(Z))}
     for view, Zv in trainer.embed_views(model, X[ev], C_ev).items():
         reps[f"{model_name}:{view}"] = Representation(f"latent:{view}", Zv, uses_labels)
+    def fit_baseline(ae, ae_trainer):  # the AE baseline is cached like the model
+        parts = training_key(cfg, {"baseline": "ae", "latent_dim": model.latent_dim}, array_digest(X[train], X[val]))
+        fit_or_reuse(cache, parts, ae, lambda: (ae_trainer.fit(ae, X[train], X[val]), ae_trainer.fit_info))
+
     reps.update(baselines.represent(X, train, val, ev, model=model, data_info=data_info,
-                                    uses_labels=feats.uses_labels,
+                                    uses_labels=feats.uses_labels, fit_model=fit_baseline,
                                     make_trainer=lambda: instantiate(cfg.trainer, progress=False)))
 
     # 5. reduce, cluster, score
@@ -232,8 +242,15 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
             k_choices.append({"method": method, "fold": fold.name, "k": sel["chosen"], "criterion": sel["criterion"],
                               "curve": {str(k): float(v) for k, v in sel["curve"].items()}})
         done[method] = Representation(space, Rr, rep.uses_labels, rep.own_labels, clusters)
+        if method == model_name:  # the model bundle: what applies this model to new music
+            bundle = save_bundle(fold.out_dir, model=model, model_cfg=cfg.model, features_cfg=cfg.features,
+                                 data_cfg=cfg.data, scaler=scaler,
+                                 fitted={t: (red, est) for t, est in evaluator.fitted[method].items()},
+                                 label_names=data_info.classes, train_ids=eval_items["id"], train_latents=rep.Z)
+    remove_checkpoint(fold.out_dir, cfg.trainer.keep_checkpoint)
     assign = assignments_table(items, ev, {m: r.clusters for m, r in done.items()})  # -1 = noise
     if fold.name:
         assign.insert(3, "fold", fold.name)
     return {"rows": rows, "history": history, "model": model, "trainer": trainer, "X": X, "C": C, "reps": done,
-            "assignments": assign, "k_choices": k_choices}
+            "assignments": assign, "k_choices": k_choices, "reused": reused,
+            "bundle_bytes": sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())}

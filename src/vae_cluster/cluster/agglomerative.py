@@ -1,6 +1,7 @@
 """`cluster=agglomerative`: hierarchical clustering (Ward, complete, average or single linkage)."""
 from sklearn.cluster import AgglomerativeClustering
 
+from vae_cluster.cluster.assign import Assigner
 from vae_cluster.cluster.base import BaseClusterer
 from vae_cluster.cluster.settings import K_CRITERION, K_RANGE
 from vae_cluster.utils.errors import UserError
@@ -22,3 +23,6 @@ class AgglomerativeClusterer(BaseClusterer):
         if self.linkage == "ward" and self.metric != "euclidean":
             raise UserError(f"cluster.linkage=ward needs cluster.metric=euclidean (got {self.metric!r})")
         return AgglomerativeClustering(n_clusters=k, linkage=self.linkage, metric=self.metric)
+
+    def assigner(self, X) -> Assigner:
+        return Assigner.neighbors(X, self.labels_)  # no predict: the nearest fitted point's cluster

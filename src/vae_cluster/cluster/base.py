@@ -28,6 +28,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 
+from vae_cluster.cluster.assign import Assigner
 from vae_cluster.cluster import k_select
 from vae_cluster.cluster.settings import K_CRITERION, K_RANGE
 from vae_cluster.utils.errors import UserError
@@ -149,3 +150,12 @@ class BaseClusterer(BaseEstimator, ClusterMixin):
 
     def _fit_predict(self, X):
         return self.estimator_.fit_predict(X)
+
+    # -- new points (model bundles, `vae-cluster predict`) ------------------------------------------
+    def assigner(self, X) -> Assigner:
+        """How new points join the clusters fitted on X (as plain arrays); default: the nearest cluster mean."""
+        return Assigner.cluster_means(X, self.labels_)
+
+    def assign(self, Z, X) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, score) of new points Z for the clusters fitted on X; see `cluster.assign`."""
+        return self.assigner(X).assign(Z)

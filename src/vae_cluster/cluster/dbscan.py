@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.cluster import DBSCAN
 from sklearn.neighbors import NearestNeighbors
 
+from vae_cluster.cluster.assign import Assigner
 from vae_cluster.cluster.base import BaseClusterer, check_noise
 from vae_cluster.utils.errors import UserError
 
@@ -69,3 +70,8 @@ class DBSCANClusterer(BaseClusterer):
         self.labels_ = np.asarray(self.estimator_.fit_predict(X), dtype=int)
         self.note_ = f"dbscan eps={self.eps_:.4g} ({how}), min_samples={self.min_samples}"
         return self
+
+    def assigner(self, X) -> Assigner:
+        """Nearest core sample within eps (DBSCAN's own rule for border points); noise beyond."""
+        core = self.estimator_.core_sample_indices_
+        return Assigner.neighbors(np.asarray(X)[core], self.labels_[core], self.eps_)

@@ -1,6 +1,7 @@
 """`cluster=gmm`: a Gaussian mixture (full / tied / diag / spherical covariances)."""
 from sklearn.mixture import GaussianMixture
 
+from vae_cluster.cluster.assign import Assigner
 from vae_cluster.cluster.base import BaseClusterer
 from vae_cluster.cluster.settings import K_CRITERION, K_RANGE
 from vae_cluster.utils.errors import UserError
@@ -50,3 +51,6 @@ class GMMClusterer(BaseClusterer):
         super().fit(X, y)
         self.note_ = "; ".join(n for n in (self.reg_note_, self.note_) if n)
         return self
+
+    def assigner(self, X) -> Assigner:
+        return Assigner.gmm(self.estimator_)  # = GaussianMixture.predict / predict_proba

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import HDBSCAN
 
+from vae_cluster.cluster.assign import Assigner
 from vae_cluster.cluster.base import BaseClusterer, check_noise
 from vae_cluster.utils.errors import UserError
 
@@ -35,3 +36,8 @@ class HDBSCANClusterer(BaseClusterer):
         self.note_ = f"hdbscan min_cluster_size={mcs}" + ("" if mcs == self.min_cluster_size else
                                                           f" (lowered from {self.min_cluster_size}: {len(X)} items)")
         return self
+
+    def assigner(self, X) -> Assigner:
+        """Nearest clustered (non-noise) training point: sklearn's HDBSCAN has no predict."""
+        keep = self.labels_ >= 0
+        return Assigner.neighbors(np.asarray(X)[keep], self.labels_[keep])

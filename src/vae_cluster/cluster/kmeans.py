@@ -1,6 +1,7 @@
 """`cluster=kmeans`."""
 from sklearn.cluster import KMeans
 
+from vae_cluster.cluster.assign import Assigner
 from vae_cluster.cluster.base import BaseClusterer
 from vae_cluster.cluster.settings import K_CRITERION, K_RANGE
 
@@ -15,3 +16,6 @@ class KMeansClusterer(BaseClusterer):
 
     def _estimator(self, k):
         return KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state)
+
+    def assigner(self, X) -> Assigner:
+        return Assigner.centroids(self.estimator_.cluster_centers_)  # = KMeans.predict

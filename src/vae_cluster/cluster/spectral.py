@@ -3,6 +3,7 @@ import warnings
 
 from sklearn.cluster import SpectralClustering
 
+from vae_cluster.cluster.assign import Assigner
 from vae_cluster.cluster.base import BaseClusterer
 from vae_cluster.cluster.settings import K_CRITERION, K_RANGE
 
@@ -33,3 +34,6 @@ class SpectralClusterer(BaseClusterer):
         return SpectralClustering(n_clusters=k, affinity="nearest_neighbors", n_neighbors=self.n_neighbors_,
                                   assign_labels=self.assign_labels, n_init=self.n_init,
                                   random_state=self.random_state)
+
+    def assigner(self, X) -> Assigner:
+        return Assigner.neighbors(X, self.labels_)  # no predict: the nearest fitted point's cluster

@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.mixture import GaussianMixture
 
+from vae_cluster.cluster.assign import Assigner
 from vae_cluster.cluster.base import BaseClusterer
 from vae_cluster.cluster.settings import K_CRITERION, K_RANGE
 
@@ -59,6 +60,10 @@ class ModelClusterer(BaseClusterer):
     def _estimator(self, k):
         return GaussianMixture(n_components=k, covariance_type=self.covariance_type, n_init=self.n_init,
                                random_state=self.random_state)
+
+    def assigner(self, X) -> Assigner:
+        """The model's own clusters are re-computed by the model; the fallback is a GaussianMixture."""
+        return Assigner("model") if self.own_labels_ is not None else Assigner.gmm(self.estimator_)
 
 
 VaDEClusterer = ModelClusterer  # the earlier name

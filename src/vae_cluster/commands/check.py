@@ -12,6 +12,7 @@ import json
 import logging
 from pathlib import Path
 
+from vae_cluster.commands import flag_value, print_help
 from vae_cluster.config import compose, instantiation_message
 from vae_cluster.data.check import build_report
 from vae_cluster.utils.errors import UserError
@@ -24,15 +25,9 @@ def parse_args(args: list[str]) -> tuple[list[str], dict]:
     while i < len(args):
         a = args[i]
         if a in ("-h", "--help"):
-            print(USAGE + "\n\n" + __doc__.split("\n\n", 1)[1])
-            raise SystemExit(0)
+            print_help(USAGE, __doc__)
         if a.startswith("--out"):
-            if "=" in a:
-                opts["out"] = a.split("=", 1)[1]
-            elif i + 1 < len(args):
-                opts["out"], i = args[i + 1], i + 1
-            else:
-                raise UserError("check: --out needs a file name, e.g. --out report.txt")
+            opts["out"], i = flag_value(args, i, "--out report.txt")
         elif a in ("--fast", "--strict"):
             opts[a[2:]] = True
         elif a.startswith("-"):

@@ -98,6 +98,8 @@ class Evaluator:
         self.permutation_unit, self.unreduced_internal = permutation_unit, unreduced_internal
         self.k_selections: dict[str, dict] = {}  # method -> label-free k choice (cluster.n_clusters=auto)
         self._logged: set[str] = set()           # guard codes already logged by this evaluator
+        #: method -> target -> the fitted clusterer (model bundles keep how to assign new points)
+        self.fitted: dict[str, dict] = {}
 
     def check_targets(self, items: pd.DataFrame) -> list[str]:
         for t in self.targets:
@@ -115,7 +117,7 @@ class Evaluator:
         labels = np.asarray(est.fit(Z).labels_, dtype=int)
         info = {"note": est.note_ or "", "space": est.space_, "noise": est.noise,
                 "k_requested": est.get_params().get("n_clusters") if est.needs_k else None,
-                "k_criterion": est.k_criterion_ or ""}
+                "k_criterion": est.k_criterion_ or "", "estimator": est}
         if est.k_chosen_ is not None:
             self.k_selections[method] = {"curve": dict(est.k_curve_), "chosen": est.k_chosen_,
                                          "criterion": est.k_criterion_}
@@ -153,6 +155,7 @@ class Evaluator:
                 cache[key] = self.cluster(clusterer, Z, max(n_classes, 2), method, full, full_space, own_labels)
             labels, info = cache[key]
             assignments[target] = labels
+            self.fitted.setdefault(method, {})[target] = info["estimator"]
             own_space = info["space"]  # the clusterer worked on `full` (VaDE), not on Z
             Zi, sp = (full, own_space) if own_space and full is not None else (Z, space)
             base = {"method": method, "space": sp, "target": target,

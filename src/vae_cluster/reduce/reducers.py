@@ -27,6 +27,7 @@ class Identity(BaseEstimator, TransformerMixin):
 
     def fit(self, X, y=None):
         X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+        self.n_features_in_ = X.shape[1]
         self.scaler_ = StandardScaler().fit(X) if self.scale else None
         Xs = self.scaler_.transform(X) if self.scaler_ is not None else X
         self.reducer_ = self._reducer()
@@ -45,6 +46,25 @@ class Identity(BaseEstimator, TransformerMixin):
 
     def space_name(self, base: str) -> str:
         return base + ("+scaled" if self.scale else "") + (f"+{self.tag}" if self.tag else "")
+
+    def linear_map(self) -> dict[str, np.ndarray] | None:
+        """This fitted reducer as arrays, z = ((x - mean) / scale - center) @ components.T (see `apply_linear`);
+        None when it is not a linear map (UMAP)."""
+        d = self.n_features_in_
+        arrays = {"mean": np.zeros(d), "scale": np.ones(d), "center": np.zeros(d), "components": np.eye(d)}
+        if self.scaler_ is not None:
+            arrays.update(mean=self.scaler_.mean_, scale=self.scaler_.scale_)
+        if self.reducer_ is not None:
+            if not isinstance(self.reducer_, PCA) or self.reducer_.whiten:
+                return None
+            arrays.update(center=self.reducer_.mean_, components=self.reducer_.components_)
+        return arrays
+
+
+def apply_linear(arrays: dict[str, np.ndarray], X) -> np.ndarray:
+    """A reducer saved by `linear_map`, applied to new rows."""
+    X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+    return ((X - arrays["mean"]) / arrays["scale"] - arrays["center"]) @ arrays["components"].T
 
 
 class PCAReducer(Identity):

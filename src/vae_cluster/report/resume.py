@@ -5,24 +5,9 @@ import json
 import logging
 from pathlib import Path
 
+from vae_cluster.utils.identity import comparable, flat
+
 log = logging.getLogger(__name__)
-
-#: top-level keys and key suffixes that do not change a run's results
-IGNORED_TOP = ("skip_complete", "paths", "logger", "report")
-IGNORED_SUFFIXES = ("progress", "n_jobs")
-
-
-def _strip(node):
-    if isinstance(node, dict):
-        return {k: _strip(v) for k, v in node.items() if k not in IGNORED_SUFFIXES}
-    if isinstance(node, list):
-        return [_strip(v) for v in node]
-    return node
-
-
-def comparable(config: dict) -> str:
-    config = {k: v for k, v in (config or {}).items() if k not in IGNORED_TOP}
-    return json.dumps(_strip(json.loads(json.dumps(config, default=str))), sort_keys=True, default=str)
 
 
 def completed_result(out_dir: Path, cfg) -> dict | None:
@@ -45,7 +30,7 @@ def completed_result(out_dir: Path, cfg) -> dict | None:
     now = OmegaConf.to_container(cfg, resolve=True) if not isinstance(cfg, dict) else cfg
     before, after = comparable(info.get("config", {})), comparable(now)
     if before != after:
-        fb, fa = _flat(json.loads(before)), _flat(json.loads(after))
+        fb, fa = flat(json.loads(before)), flat(json.loads(after))
         changed = sorted(k for k in set(fb) | set(fa) if fb.get(k) != fa.get(k))
         log.info("re-running %s: its complete results were made with another config (%s)", out_dir,
                  ", ".join(changed[:8]) + (" ..." if len(changed) > 8 else ""))
@@ -53,11 +38,3 @@ def completed_result(out_dir: Path, cfg) -> dict | None:
     info.setdefault("wall_time_s", 0.0)
     return info
 
-
-def _flat(node, prefix: str = "") -> dict:
-    if isinstance(node, dict):
-        out = {}
-        for k, v in node.items():
-            out.update(_flat(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: node}

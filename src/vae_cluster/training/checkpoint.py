@@ -58,6 +58,21 @@ def save(path: Path, payload: dict) -> None:
     os.replace(tmp, path)  # atomic: a crash mid-write leaves the previous checkpoint intact
 
 
+def remove_checkpoint(out_dir, keep: bool = False) -> bool:
+    """After a completed run: delete checkpoints/last.pt (and the folder when empty) unless `keep`.
+    True when a file was removed."""
+    path = checkpoint_path(out_dir)
+    if keep or path is None or not path.exists():
+        return False
+    path.unlink()
+    clean_partial(path)
+    try:
+        path.parent.rmdir()
+    except OSError:  # other files in it
+        pass
+    return True
+
+
 def clean_partial(path: Path | None) -> None:
     """Remove half-written files of a killed run."""
     if path is not None and path.parent.is_dir():

@@ -26,6 +26,8 @@ class TrainerSettings:
     deterministic: bool = True       # deterministic cuDNN on CUDA (false: cudnn.benchmark, faster)
     checkpoint: bool = True          # <run dir>/checkpoints/last.pt after every epoch
     resume: bool = False             # continue from that checkpoint (same hydra.run.dir)
+    keep_checkpoint: bool = False    # keep checkpoints/last.pt after a completed run (the bundle/ has the model)
+    model_cache: bool = True         # reuse a model trained with the same key (<paths.cache_dir>/models)
     data_on_device: Any = "auto"     # keep the data set on the GPU (auto: when it takes < half the free memory)
     min_delta: float = 1.0e-6        # improvement that resets the patience counter
     embed_batch_size: int = 256
