@@ -13,7 +13,7 @@ from conftest import REPO, run_cli
 SRC = REPO / "src" / "vae_cluster"
 #: package -> layer; a module may import its own package and lower layers only (see ARCHITECTURE.md)
 LAYERS = {"utils": 0, "data": 1, "reduce": 1, "cluster": 1, "features": 2, "models": 2, "evaluation": 2,
-          "training": 3, "plots": 3, "tracking": 3, "baselines": 4, "report": 4, "bundle": 5, "pipeline": 5,
+          "training": 3, "plots": 3, "baselines": 4, "report": 4, "bundle": 4, "tracking": 5, "pipeline": 5,
           "config": 5, "commands": 6, "app": 6, "cli": 7}
 
 

@@ -16,6 +16,17 @@ from vae_cluster.report.document import Document, as_text
 
 log = logging.getLogger(__name__)
 
+
+class ReportOptions:
+    """How the report is written (the `report` config group builds a writer.ReportWriter with these)."""
+
+    def __init__(self, embed_audio: bool = False, preview_seconds: float = 10.0, preview_sample_rate: int = 22050,
+                 n_examples: int = 5, projection: str = "umap", seed: int = 0, lyrics_chars: int = 160):
+        self.embed_audio = bool(embed_audio)
+        self.preview_seconds, self.preview_sample_rate = float(preview_seconds), int(preview_sample_rate)
+        self.n_examples, self.projection, self.seed = int(n_examples), projection, int(seed)
+        self.lyrics_chars = int(lyrics_chars)
+
 GROUPS = ("data", "features", "model", "reduce", "cluster", "trainer", "eval", "plots")
 EXTERNAL_COLS = [("method", "method"), ("target", "target"), ("level", "level"), ("k", "k"),
                  ("n_classes", "classes"), ("n_items", "n"), ("nmi", "NMI"), ("chance_nmi", "NMI chance"),
@@ -45,7 +56,7 @@ def write_data_summary(out_dir: Path, items: pd.DataFrame) -> Path:
 
 def write_run_report(out_dir: Path, items: pd.DataFrame | None = None, options=None) -> list[Path]:
     """Write report.md and report.html; returns the files written. Never raises: a broken report is logged.
-    `options`: a report.writer.ReportWriter (audio embedding, examples per card); default settings when None."""
+    `options`: ReportOptions (or the writer.ReportWriter) (audio embedding, examples per card); default settings when None."""
     out_dir = Path(out_dir)
     try:
         if items is not None:
@@ -139,9 +150,7 @@ def build(out_dir: Path, options=None) -> Document:
     from vae_cluster.evaluation.guards import banner_lines
     from vae_cluster.report.headline import headline, headline_html, headline_markdown, protocol_name
     from vae_cluster.report.listen import cluster_cards, latent_map, read_points
-    from vae_cluster.report.writer import ReportWriter
-
-    opts = options or ReportWriter()
+    opts = options or ReportOptions()
     info = json.loads((out_dir / "run.json").read_text()) if (out_dir / "run.json").exists() else {}
     cfg, choices = info.get("config", {}), info.get("choices", {})
     name = " · ".join(str(choices.get(g)) for g in ("data", "features", "model", "reduce", "cluster") if choices.get(g))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Sized
 
 from tqdm.auto import tqdm
 
@@ -17,7 +18,7 @@ class LogProgress:
     def __init__(self, iterable=None, total: int | None = None, desc: str = "", initial: int = 0,
                  every_fraction: float = 0.1, every_seconds: float = 30.0):
         self.iterable, self.desc, self.n = iterable, desc, int(initial)
-        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
+        self.total = total if total is not None else (len(iterable) if isinstance(iterable, Sized) else None)
         self.step = max(1, int((self.total or 0) * every_fraction))
         self.every_seconds = every_seconds
         self.t0 = self.last_t = time.monotonic()
