@@ -143,3 +143,19 @@ def test_song_vote_matches_hand_computation():
     clusters = [2, 2, 0, 1, 0, 3, 3, 1, 1]
     # s1: 2 (two votes); s2: tie 0/1 -> smallest, 0; s3: tie 1/3 -> 1
     assert song_vote(songs, clusters).to_dict() == {"s1": 2, "s2": 0, "s3": 1}
+
+
+def test_fast_nmi_ari_equal_scikit_learn():
+    import pandas as pd
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    from vae_cluster.evaluation.metrics import nmi_ari
+
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n, ka, kb = rng.integers(2, 200), rng.integers(1, 7), rng.integers(1, 10)
+        a, b = rng.integers(0, ka, n), rng.integers(0, kb, n)
+        ac, bc = pd.factorize(pd.Series(a))[0], pd.factorize(pd.Series(b))[0]
+        nmi, ari = nmi_ari(ac, bc, ac.max() + 1, bc.max() + 1)
+        assert abs(nmi - normalized_mutual_info_score(a, b)) < 1e-12
+        assert abs(ari - adjusted_rand_score(a, b)) < 1e-12
