@@ -358,10 +358,10 @@ class _Lines(logging.Handler):
 def load_step(args: list[str], tmp_path: Path) -> Outcome:
     from hydra.utils import instantiate
 
-    from vae_cluster.data.check import compose_config
+    from vae_cluster.config import compose
     from vae_cluster.utils.errors import UserError
 
-    cfg = compose_config([*args, f"paths.cache_dir={tmp_path / 'cache'}"], CONF)
+    cfg = compose([*args, f"paths.cache_dir={tmp_path / 'cache'}"], CONF)
     handler = _Lines()
     logging.getLogger("vae_cluster").addHandler(handler)
     try:
