@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 def node_idle() -> bool:
     try:
-        out = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=20).stdout
+        out = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=5).stdout
     except (OSError, subprocess.TimeoutExpired):
         return False
     return any(s.strip() in ("idle", "mix") for s in out.splitlines())
