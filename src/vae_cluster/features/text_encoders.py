@@ -316,10 +316,11 @@ def token_batches(counts, token_budget: int, max_batch: int) -> list[np.ndarray]
     order = np.argsort(-np.asarray(counts), kind="stable")
     batches, cur, longest = [], [], 0
     for i in order:
-        longest = longest if cur else int(counts[i])
         if cur and ((len(cur) + 1) * longest > token_budget or len(cur) >= max_batch):
             batches.append(np.asarray(cur))
-            cur, longest = [], int(counts[i])
+            cur = []
+        if not cur:
+            longest = int(counts[i])
         cur.append(i)
     if cur:
         batches.append(np.asarray(cur))
