@@ -20,9 +20,12 @@ def register_schemas() -> None:
     """Structured configs: each group's settings and defaults written once, in Python (idempotent)."""
     from hydra.core.config_store import ConfigStore
 
+    from vae_cluster.models.multimodal_settings import SCHEMAS as MODEL_SCHEMAS
     from vae_cluster.training.settings import TrainerConfig
 
     ConfigStore.instance().store(group="trainer", name="_schema", node=TrainerConfig)
+    for name, node in MODEL_SCHEMAS.items():
+        ConfigStore.instance().store(group="model", name=name, node=node)
 
 
 def split_args(args: list[str]) -> tuple[list[str], list[str]]:
