@@ -141,7 +141,7 @@ class BalancedRecon(nn.Module):
             var.copy_(batch if torch.isnan(var) else (1 - self.momentum) * var + self.momentum * batch)
         if torch.isnan(var):  # never trained: the batch's own variance
             return x.flatten(1).detach().float().var(0).sum().clamp_min(1e-8) if len(x) > 1 else torch.ones(())
-        return var
+        return var.clone()  # the buffer changes in place on the next batch
 
     def per_item(self, m: str, x, recon, mask) -> torch.Tensor:
         """Weighted, balanced per-item loss of modality m (0 where mask is 0)."""
