@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+import vae_cluster  # noqa: F401 - registers the Hydra schemas (ConfigStore) for tests that compose conf/
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 

@@ -188,7 +188,8 @@ def test_multimodal_blocks_and_errors():
     out = m(x)
     assert out["recon"].shape == (5, 20) and out["recon_text"].shape == (5, 16)
     losses = m.loss(x, out)
-    assert torch.allclose(losses["recon"], losses["recon_audio"] + 0.5 * losses["recon_text"])
+    assert torch.allclose(losses["recon"], losses["recon_audio"] + losses["recon_text"])  # weights inside
+    assert m.recon.weights == {"audio": 1.0, "text": 0.5}
     assert m.reconstruct_input(x, out).shape == x.shape
     # the audio block as a flattened 1 x 4 x 5 "log-mel" with a conv2d audio encoder
     m2 = MultimodalVAE((36,), latent_dim=4, audio_encoder="conv2d", audio_shape=[1, 4, 5], channels=[4, 8],

@@ -21,10 +21,13 @@ def register_schemas() -> None:
     from hydra.core.config_store import ConfigStore
 
     from vae_cluster.cluster.settings import k_node
+    from vae_cluster.models.multimodal_settings import SCHEMAS as MODEL_SCHEMAS
     from vae_cluster.training.settings import TrainerConfig
 
     ConfigStore.instance().store(group="trainer", name="_schema", node=TrainerConfig)
     ConfigStore.instance().store(group="cluster", name="_k", node=k_node())  # n_clusters, k_range, k_criterion
+    for name, node in MODEL_SCHEMAS.items():
+        ConfigStore.instance().store(group="model", name=name, node=node)
 
 
 def split_args(args: list[str]) -> tuple[list[str], list[str]]:
