@@ -10,6 +10,7 @@ tables -> plots and report.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -25,8 +26,10 @@ from vae_cluster.baselines import Representation
 from vae_cluster.bundle import fit_scaler, save_bundle
 from vae_cluster.data.base import LABELS
 from vae_cluster.data.splits import assign_splits, held_out_split, select
+from vae_cluster.evaluation.disentanglement import disentanglement_scores
 from vae_cluster.evaluation.evaluator import scorable_targets, tidy
 from vae_cluster.evaluation.guards import banner_lines
+from vae_cluster.evaluation.modality import modality_share
 from vae_cluster.evaluation.tables import summarise_folds, write_metrics_md
 from vae_cluster.models.base import DataInfo
 from vae_cluster.plots.k_selection import plot_k_curve
@@ -118,6 +121,10 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     for name, table in feats.extras.items():
         pd.DataFrame(table).to_csv(out_dir / f"{name}.csv", index=False)
     items = feats.items
+    for table in feats.extras.values():  # e.g. has_lyrics: songs embedded without lyrics are flagged
+        t = pd.DataFrame(table)
+        if {"id", "has_lyrics"} <= set(t.columns):
+            items = items.merge(t[["id", "has_lyrics"]].drop_duplicates("id"), on="id", how="left")
     evaluator.check_targets(items)  # a missing target label: one-line error naming it
     data_info = DataInfo(blocks=dict(feats.blocks), classes=label_classes(items))
     model_name = choices.get("model") or "model"
@@ -173,6 +180,31 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     return info
 
 
+def write_factor_scores(out_dir: Path, reps: dict, model_name: str, eval_items, evaluator, X_ev, blocks,
+                        seed: int) -> None:
+    """Disentanglement (MIG, DCI) of the model's latents and the raw/PCA baselines against every scorable
+    label, and for hybrid features the share of the latent each input block explains: diagnostics.json and
+    disentanglement.csv."""
+    factors = {t: eval_items[t].fillna("").astype(str).to_numpy()
+               for t in scorable_targets(eval_items, evaluator.targets)}
+    diag_path = out_dir / "diagnostics.json"
+    diag = json.loads(diag_path.read_text()) if diag_path.exists() else {}
+    rows = []
+    for method, rep in reps.items():
+        if method == model_name or method.startswith(f"{model_name}:") or method in ("raw", "pca") and factors:
+            scores = disentanglement_scores(rep.Z, factors, seed)
+            rows.append({"method": method, "space": rep.space, **scores})
+    diag["disentanglement"] = rows
+    if len(blocks) > 1:
+        flat = X_ev.reshape(len(X_ev), -1)
+        parts = {b: flat[:, a:e] for b, (a, e) in blocks.items()}
+        diag["modality_share"] = {m: modality_share(r.Z, parts, seed) for m, r in reps.items()
+                                  if m == model_name or m.startswith(f"{model_name}:")}
+    write_json(diag_path, diag)
+    if rows:
+        pd.DataFrame(rows).to_csv(out_dir / "disentanglement.csv", index=False)
+
+
 def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluator, reducer, clusterer,
                   baselines, tracker) -> dict:
     """One fold: standardise on its training split, train the model, embed the evaluated items with the
@@ -224,6 +256,8 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
 
     # 5. reduce, cluster, score
     eval_items = items[ev].reset_index(drop=True)
+    if evaluator.disentanglement:  # scored against the known factors (labels for scoring only)
+        write_factor_scores(fold.out_dir, reps, model_name, eval_items, evaluator, X[ev], feats.blocks, cfg.seed)
     rows, k_choices = [], []
     done: dict[str, Representation] = {}
     for method, rep in reps.items():

@@ -78,12 +78,13 @@ class Evaluator:
     def __init__(self, targets=("genre", "language"), levels=("clip", "song"), split: str = "test",
                  n_permutations: int = 100, shuffled_control: bool = True, seed: int = 0,
                  permutation_unit: str = "song", unreduced_internal: bool = True, protocol: str = "all",
-                 folds: int = 5):
+                 folds: int = 5, disentanglement: bool = True):
         if protocol not in ("all", "holdout", "cv"):
             raise UserError(f"eval.protocol={protocol!r}: choose from all, holdout, cv")
         if protocol == "cv" and (isinstance(folds, bool) or not str(folds).isdigit() or int(folds) < 2):
             raise UserError(f"eval.folds={folds!r} must be an integer >= 2")
         self.protocol, self.folds = protocol, int(folds)
+        self.disentanglement = bool(disentanglement)  # MIG / DCI of the latents against the labels (scoring only)
         bad = [lv for lv in levels if lv not in ("clip", "song")]
         if bad:
             raise UserError(f"eval.levels: unknown level '{bad[0]}'; choose from clip, song")

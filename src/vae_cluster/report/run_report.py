@@ -214,6 +214,17 @@ def build(out_dir: Path, options=None) -> Document:
             doc.p(f"From `diagnostics.json` (computed on the {d.get('split', 'evaluated')} items).", "note")
             doc.kv(scalars)
         add_figures(doc, out_dir, figs.get("reconstructions", []) + figs.get("correlation", []))
+    dis = read_csv(out_dir / "disentanglement.csv")
+    if dis is not None and len(dis):
+        doc.h("Disentanglement")
+        doc.table(dis, "MIG and DCI of each representation against the labels (used for scoring only): "
+                       "higher = the factor lives in fewer, more predictive dimensions; chance_* = majority-class "
+                       "accuracy for DCI informativeness")
+    share = d.get("modality_share") or {}
+    if share:
+        doc.h("What each modality explains")
+        doc.table(pd.DataFrame([{"representation": k, **v} for k, v in share.items()]),
+                  "cross-validated R² of the latent from each input block (share = its part of the sum)")
 
     # -- data --------------------------------------------------------------------------
     data_section(doc, out_dir, info, cfg, choices)
