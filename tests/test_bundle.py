@@ -5,6 +5,7 @@ must give the clusters the run's own reducer + clusterer give those items, and `
 computed itself. Runs go through the CLI in-process (no interpreter start-up per call).
 """
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -41,10 +42,11 @@ def folders(tmp_path_factory, one_thread):
     data = SyntheticMusic(root=root / "gen", songs_per_class=3, clip_seconds=1.5, progress=False)
     items = data.load()
     meta = pd.read_csv(data.root / "metadata.csv")
-    meta["filename"] = [str(data.root / f) for f in meta["filename"]]
     held = meta["song_id"].str.endswith("_002")
     for name, part in (("A", meta[~held]), ("B", meta[held])):
         (root / name).mkdir()
+        for top in {Path(f).parts[0] for f in part["filename"]}:  # the audio, linked inside each root
+            (root / name / top).symlink_to(data.root / top)
         part.to_csv(root / name / "metadata.csv", index=False)
     assert len(items) == 48
     run = root / "run"

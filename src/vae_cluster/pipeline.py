@@ -248,7 +248,8 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
         reps[f"{model_name}:{view}"] = Representation(f"latent:{view}", Zv, uses_labels)
     def fit_baseline(ae, ae_trainer):  # the AE baseline is cached like the model
         parts = training_key(cfg, {"baseline": "ae", "latent_dim": model.latent_dim}, array_digest(X[train], X[val]))
-        fit_or_reuse(cache, parts, ae, lambda: (ae_trainer.fit(ae, X[train], X[val]), ae_trainer.fit_info))
+        if fit_or_reuse(cache, parts, ae, lambda: (ae_trainer.fit(ae, X[train], X[val]), ae_trainer.fit_info))[2]:
+            log.info("reused the trained AE baseline from the model cache %s", cache.root)
 
     reps.update(baselines.represent(X, train, val, ev, model=model, data_info=data_info,
                                     uses_labels=feats.uses_labels, fit_model=fit_baseline,
