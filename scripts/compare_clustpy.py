@@ -8,8 +8,9 @@ matrix, in one run. Prints genre NMI per method and seed (clip level, all evalua
 Ours are built from conf/ exactly as `vae-cluster run model=<name>` builds them (any override given here applies
 to every model: e.g. trainer.max_epochs=...), trained on the train split (song-grouped, as the pipeline does) and
 clustered on the `eval.split` items. ClustPy's algorithms are transductive: they train on and cluster the
-`eval.split` items, with their own defaults (feed-forward AE d-500-500-2000-10, 100 pretraining and 150
-clustering epochs), MSE reconstruction, K = ours, and for N2D UMAP to K dimensions (20 neighbours, min_dist 0).
+`eval.split` items, with our body and budget (MLP d-256-128-latent with a linear output, latent 10 / VaDE 16 /
+N2D K, 50 pretraining and at most 100 clustering epochs, MSE reconstruction; their own default is d-500-500-2000-10,
+100 + 150 epochs, 10x the compute), K = ours, and for N2D UMAP to K dimensions (20 neighbours, min_dist 0).
 Nothing here looks at labels except the final NMI.
 """
 from __future__ import annotations
@@ -107,16 +108,22 @@ def import_clustpy():
 
 
 def clustpy_run(cd, name: str, X: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """One ClustPy algorithm with our MLP body (d-256-128-latent, linear output) and our epoch budget."""
     import umap
     from clustpy.deep import mean_squared_error
+    from clustpy.deep.neural_networks import FeedforwardAutoencoder
+    from clustpy.deep.vade import _VaDE_VAE
 
-    common = dict(n_clusters=k, random_state=seed, device="cpu", ssl_loss_fn=mean_squared_error)
+    latent = {"VaDE": 16, "N2D": k}.get(name, 10)  # as conf/model/vade.yaml, experiment=n2d, conf/model/dec.yaml
+    body = {"layers": [X.shape[1], 256, 128, latent], "decoder_output_fn": None, "random_state": seed}
+    common = dict(n_clusters=k, random_state=seed, device="cpu", ssl_loss_fn=mean_squared_error, embedding_size=latent,
+                  pretrain_epochs=50, neural_network=(_VaDE_VAE if name == "VaDE" else FeedforwardAutoencoder, body))
     if name == "N2D":
         est = cd.N2D(manifold_class=umap.UMAP,
                      manifold_params={"n_components": k, "n_neighbors": 20, "min_dist": 0.0, "random_state": seed,
                                       "n_jobs": 1}, **common)
     else:
-        est = getattr(cd, name)(**common)
+        est = getattr(cd, name)(clustering_epochs=100, **common)
     return np.asarray(est.fit(X.astype(np.float32)).labels_)
 
 
