@@ -43,9 +43,14 @@ CLUSTPY = ("DEC", "IDEC", "DCN", "VaDE", "N2D")
 log = logging.getLogger("compare")
 
 
+def shared(overrides: list[str]) -> list[str]:
+    """The overrides every config takes (model.* keys apply to the models only)."""
+    return [o for o in overrides if not o.startswith("model.")]
+
+
 def load(overrides: list[str]):
     """Standardised features (train statistics), the evaluated mask, splits, data info, as the pipeline does."""
-    cfg = compose(overrides, ROOT / "conf")
+    cfg = compose(shared(overrides), ROOT / "conf")
     items = instantiate(cfg.data).load()
     items = assign_splits(items, tuple(cfg.split.fractions), cfg.split.seed, cfg.split.group_by)
     feats = instantiate(cfg.features).extract(items)
@@ -84,6 +89,13 @@ def ours(name: str, overrides: list[str], seed: int, items, X, info, y_ev, ev) -
     if own is not None:
         out["own"] = nmi(y_ev, own)
     return out
+
+
+def raw_manifold(overrides: list[str], seed: int, Xe: np.ndarray, y_ev) -> float:
+    """N2D's manifold step without the autoencoder: the raw features -> UMAP (experiment=n2d's reducer) -> GMM."""
+    cfg = compose([*shared(overrides), f"seed={seed}", "experiment=n2d"], ROOT / "conf")
+    R = instantiate(cfg.reduce).fit_transform(Xe)
+    return nmi(y_ev, instantiate(cfg.cluster, n_clusters=len(np.unique(y_ev))).fit(R).labels_)
 
 
 def import_clustpy():
@@ -152,7 +164,8 @@ def main(argv=None) -> int:
         rows += [{"method": "raw", "seed": seed, "clusterer": "kmeans",
                   "nmi": nmi(y_ev, KMeansClusterer(k, random_state=seed).fit(Xe).labels_)},
                  {"method": "raw", "seed": seed, "clusterer": "gmm",
-                  "nmi": nmi(y_ev, GMMClusterer(k, covariance_type="diag", random_state=seed).fit(Xe).labels_)}]
+                  "nmi": nmi(y_ev, GMMClusterer(k, covariance_type="diag", random_state=seed).fit(Xe).labels_)},
+                 {"method": "raw", "seed": seed, "clusterer": "umap-gmm", "nmi": raw_manifold(a.overrides, seed, Xe, y_ev)}]
         for name in [m for m in a.methods.split(",") if m]:
             res = ours(name, a.overrides, seed, items, X, info, y_ev, ev)
             log.info("seed %d %s: %s", seed, name, {k_: round(v, 4) for k_, v in res.items()})
