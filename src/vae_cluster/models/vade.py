@@ -6,9 +6,11 @@ paper and seed paper 002:
 1. pretrain for `pretrain_epochs` as an autoencoder (`pretrain: ae`, z = mu, reconstruction only) or as a
    plain VAE (`pretrain: vae`);
 2. fit a GaussianMixture (diagonal covariances; `gmm_init: kmeans` uses K-Means instead) on the latent
-   means of the training items and copy its weights / means / variances into the prior;
+   means of the training items, `gmm_restarts` times with different seeds, keep the most likely fit
+   (K-Means: lowest inertia) - label-free - and copy its weights / means / variances into the prior;
 3. train everything jointly on the VaDE ELBO:
-   recon + kl_weight * beta * ( sum_c gamma_c KL(q(z|x) || N(mu_c, sigma_c^2)) + KL(gamma || pi) ),
+   recon + kl_weight * beta * ( sum_c gamma_c KL(q(z|x) || N(mu_c, sigma_c^2))
+                                + cluster_kl_weight * KL(gamma || pi) ),
    gamma_c = q(c|x) ~ p(c|z).
 
 K = `n_components`, or by default the number of classes of the `k_from` label (genre) in the data set.
@@ -17,6 +19,7 @@ option); the latent means can also go to any other clusterer.
 """
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -24,9 +27,11 @@ import torch
 from torch import nn
 
 from vae_cluster.models.base import FitContext
+from vae_cluster.models.clustering_head import init_gmm, init_kmeans, resolve_k
 from vae_cluster.models.vae import VAE
 from vae_cluster.utils.errors import UserError
 
+log = logging.getLogger(__name__)
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -34,25 +39,23 @@ class VaDE(VAE):
     prior_name = "gmm"
 
     def __init__(self, input_shape, n_components: int | None = None, k_from: str = "genre",
-                 pretrain_epochs: int = 10, pretrain: str = "ae", gmm_init: str = "gmm", data_info=None, **kwargs):
+                 pretrain_epochs: int = 10, pretrain: str = "ae", gmm_init: str = "gmm", gmm_restarts: int = 5,
+                 cluster_kl_weight: float = 1.0, data_info=None, **kwargs):
         if pretrain not in ("ae", "vae"):
             raise UserError(f"model.pretrain must be ae or vae; got '{pretrain}'")
         if gmm_init not in ("gmm", "kmeans"):
             raise UserError(f"model.gmm_init must be gmm or kmeans; got '{gmm_init}'")
-        if n_components is None:
-            classes = (data_info.classes if data_info is not None else {}).get(k_from) or []
-            if not classes:
-                raise UserError(f"model=vade: set model.n_components, or use a data set with '{k_from}' labels "
-                                f"(model.k_from={k_from} sets K to its number of classes)")
-            n_components = len(classes)
-        if int(n_components) < 2:
-            raise UserError(f"model=vade needs n_components >= 2; got {n_components}")
+        if float(cluster_kl_weight) < 0:
+            raise UserError(f"model.cluster_kl_weight must be >= 0; got {cluster_kl_weight}")
+        K = resolve_k(n_components, k_from, data_info, "vade", "n_components")
         super().__init__(input_shape, data_info=data_info, **kwargs)
-        self.n_components = int(n_components)
+        self.n_components = K
         self.k_from = k_from
         self.pretrain_epochs = int(pretrain_epochs)
-        self.pretrain_mode, self.gmm_init = pretrain, gmm_init
-        K, D = self.n_components, self.latent_dim
+        self.pretrain_mode, self.gmm_init, self.gmm_restarts = pretrain, gmm_init, int(gmm_restarts)
+        self.cluster_kl_weight = float(cluster_kl_weight)
+        self.init_info: dict = {}  # every restart's score and the one kept (logged)
+        D = self.latent_dim
         self.pi_logits = nn.Parameter(torch.zeros(K))
         self.mu_c = nn.Parameter(torch.zeros(K, D))
         self.logvar_c = nn.Parameter(torch.zeros(K, D))
@@ -66,27 +69,18 @@ class VaDE(VAE):
 
     @torch.no_grad()
     def on_pretrain_end(self, ctx: FitContext) -> None:
-        """Initialise the GMM prior from the latent means of the (pretrained) encoder."""
-        from sklearn.cluster import KMeans
-        from sklearn.mixture import GaussianMixture
-
-        Z = ctx.embed_train().astype(np.float64)
-        K = self.n_components
-        if len(Z) < K:
-            raise UserError(f"model=vade: {len(Z)} training items for n_components={K}")
-        seed = ctx.seed
-        if self.gmm_init == "gmm":
-            gmm = GaussianMixture(K, covariance_type="diag", reg_covar=1e-4, n_init=3, random_state=seed).fit(Z)
-            weights, means, var = gmm.weights_, gmm.means_, gmm.covariances_
-        else:
-            km = KMeans(K, n_init=10, random_state=seed).fit(Z)
-            weights = np.bincount(km.labels_, minlength=K) / len(Z)
-            means = km.cluster_centers_
-            var = np.stack([Z[km.labels_ == k].var(0) if (km.labels_ == k).sum() > 1 else Z.var(0) for k in range(K)])
+        """Initialise the GMM prior from the latent means of the (pretrained) encoder: `gmm_restarts` fits,
+        the most likely one (GMM) or the lowest inertia (K-Means) kept; every restart's score is logged."""
+        Z = ctx.embed_train()
+        init = init_gmm if self.gmm_init == "gmm" else init_kmeans
+        res = init(Z, self.n_components, ctx.seed, self.gmm_restarts)
+        self.init_info = {"init": self.gmm_init, **res.record()}
+        log.info("vade: %s init, %d restarts, scores %s, kept #%d", self.gmm_init, self.gmm_restarts,
+                 self.init_info["init_scores"], res.chosen)
         dev = self.mu_c.device
-        self.pi_logits.copy_(torch.as_tensor(np.log(np.maximum(weights, 1e-6)), dtype=torch.float32, device=dev))
-        self.mu_c.copy_(torch.as_tensor(means, dtype=torch.float32, device=dev))
-        self.logvar_c.copy_(torch.as_tensor(np.log(np.maximum(var, 1e-4)), dtype=torch.float32, device=dev))
+        self.pi_logits.copy_(torch.as_tensor(np.log(np.maximum(res.weights, 1e-6)), dtype=torch.float32, device=dev))
+        self.mu_c.copy_(torch.as_tensor(res.means, dtype=torch.float32, device=dev))
+        self.logvar_c.copy_(torch.as_tensor(np.log(np.maximum(res.variances, 1e-4)), dtype=torch.float32, device=dev))
         self.gmm_initialized.fill_(True)
 
     # -- the GMM prior -------------------------------------------------------------------
@@ -124,7 +118,7 @@ class VaDE(VAE):
         gamma = log_gamma.exp()
         kl_z = (gamma * self._kl_z_per_component(mu, logvar).sum(-1)).sum(1).mean()
         kl_c = (gamma * (log_gamma - torch.log_softmax(self.pi_logits, 0).unsqueeze(0))).sum(1).mean()
-        kl = kl_z + kl_c
+        kl = kl_z + self.cluster_kl_weight * kl_c
         return {"loss": recon + self.beta * kl_weight * kl, "recon": recon, "kl": kl, "kl_z": kl_z, "kl_c": kl_c}
 
     # -- clustering ----------------------------------------------------------------------
