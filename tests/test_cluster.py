@@ -93,12 +93,18 @@ def test_gmm_bad_covariance(blobs):
 
 # -- k --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("k", [1, 0, -3, 91, 1000])
+@pytest.mark.parametrize("k", [91, 1000])
 def test_k_out_of_range_is_one_line_user_error(k, blobs):
     with pytest.raises(UserError) as err:
         KMeansClusterer(k).fit(blobs[0])
     msg = str(err.value)
     assert "cluster.n_clusters" in msg and "90" in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("k", [1, 0, -3])
+def test_k_below_2_is_refused_when_the_clusterer_is_built(k):
+    with pytest.raises(UserError, match=f"cluster.n_clusters={k} must be an integer >= 2 or auto"):
+        KMeansClusterer(k)
 
 
 def test_k_type_checks():

@@ -93,7 +93,7 @@ def test_experiment_composes_and_builds(hydra_conf, name, arm):
 
 @pytest.mark.parametrize("args,expect", [
     (["experiment=paper1_mfcc_text", "+experiment/paper1=nope"], "unknown experiment/paper1 option 'nope'"),
-    (["-m", "experiment=nope"], "unknown experiment option 'nope'; valid options: multimodal_ablation, paper1_mfcc_text"),
+    (["-m", "experiment=nope"], "unknown experiment option 'nope'; valid options: multimodal_ablation, n2d, paper1_mfcc_text"),
 ])
 def test_unknown_experiment_or_arm_is_one_line(args, expect):
     from conftest import run_cli

@@ -225,7 +225,7 @@ def test_headline_picks_best_comparable_baseline_and_protocol():
     proto = protocol_name({"config": {"eval": {"split": "test"}}})
     assert proto == "holdout (eval.split=test)"
     assert protocol_name({"config": {"eval": {"split": "test", "protocol": "5-fold"}}}) == "5-fold"
-    rows = headline(headline_metrics(), proto)
+    rows = headline(headline_metrics(), proto, metric="nmi")
     assert [r["target"] for r in rows] == ["genre", "language"]  # shuffled controls left out
     g, lang = rows
     assert (g["model_value"], g["baseline"], g["baseline_value"]) == (0.6, "pca", 0.5)  # ae was fed genre
@@ -278,3 +278,13 @@ def test_audio_links_are_relative_and_play_the_window(tmp_path):
     Z = np.array([[0.0], [1.0], [3.0], [10.0], [11.0], [50.0]])
     labels = np.array([0, 0, 0, 1, 1, -1])
     assert centre_ranks(Z, labels).tolist() == [1, 0, 2, 0, 1, -1]  # centre of cluster 0 is 4/3
+
+
+def test_headline_uses_ami_where_few_items_are_scored():
+    from vae_cluster.report.headline import headline
+
+    small = headline_metrics().assign(ami=0.5)
+    assert {r["metric"] for r in headline(small, "all")} == {"ami"}          # n = 40 < 100
+    large = small.assign(n_items=400, warning="")
+    assert {r["metric"] for r in headline(large, "all")} == {"nmi"}
+    assert {r["metric"] for r in headline(large.assign(warning="small-class"), "all")} == {"ami"}

@@ -80,7 +80,7 @@ class BaseClusterer(BaseEstimator, ClusterMixin):
             try:
                 check_k(n_clusters, 2**31)
             except UserError:
-                raise UserError(f"cluster.n_clusters={n_clusters!r} must be an integer >= 2, auto, or null (the "
+                raise UserError(f"cluster.n_clusters={n_clusters!r} must be an integer >= 2 or auto (or null: the "
                                 f"number of classes of each target)") from None
         self.n_clusters = n_clusters
         self.random_state = random_state

@@ -10,24 +10,13 @@ found from lyrics proves little.
 """
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
+from vae_cluster.data.text import clean_lyrics
 from vae_cluster.features.base import FeatureExtractor, check_finite
 from vae_cluster.features.text_encoders import embed_texts, make_encoder
 from vae_cluster.utils.errors import AudioError, UserError
-
-TAG = re.compile(r"\[[^\]\n]{0,80}\]")
-
-
-def clean_lyrics(text, strip_tags: bool = True) -> str:
-    text = "" if text is None or (isinstance(text, float) and np.isnan(text)) else str(text)
-    if strip_tags:
-        text = TAG.sub(" ", text)
-    lines = (" ".join(line.split()) for line in text.splitlines())
-    return "\n".join(line for line in lines if line)
 
 
 class Lyrics(FeatureExtractor):

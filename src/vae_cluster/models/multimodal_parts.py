@@ -62,7 +62,7 @@ def text_presence(items: pd.DataFrame, text_block: str) -> np.ndarray:
     features.missing=zero); texts generated from the audio (audio_text) are always there."""
     if text_block != "lyrics" or "lyrics" not in items:
         return np.ones((len(items), 1), np.float32)
-    from vae_cluster.features.lyrics import clean_lyrics
+    from vae_cluster.data.text import clean_lyrics
 
     has = [len(clean_lyrics(t)) > 0 for t in items["lyrics"]]
     return np.asarray(has, np.float32)[:, None]

@@ -44,7 +44,8 @@ def headline(metrics: pd.DataFrame, protocol: str, metric: str | None = None, le
         m = m[m["level"].astype(str) == level]
     if metric is None:  # chance-corrected AMI where n is small or a guard fired (evaluation/guards.py)
         model_rows = m[m["method"].astype(str) == str(m["model"].iloc[0])] if "model" in m and len(m) else m
-        metric = "ami" if any(headline_metric(r) == "ami" for _, r in model_rows.iterrows()) else "nmi"
+        small = any(headline_metric(r) == "ami" for _, r in model_rows.iterrows())
+        metric = "ami" if small and "ami" in m else "nmi"
     if metric not in m:
         return []
     model = str(m["model"].iloc[0]) if "model" in m and len(m) else ""
