@@ -131,7 +131,7 @@ def test_mvae_experts_recover_genre_from_audio_and_language_from_lyrics(syntheti
 
 
 @pytest.mark.xfail(reason="issue 11 Done-when not met yet: K-Means on one latent recovers language (k=2) or "
-                          "genre (k=4), rarely both (notes/README_multimodal.md)", strict=False)
+                          "genre (k=4), rarely both (README: Multimodal models, known limit)", strict=False)
 @pytest.mark.parametrize("name", ["concat", "mvae", "mmvae"])
 def test_done_when_one_latent_gives_genre_and_language(synthetic, name):
     X, items, info = synthetic
