@@ -118,12 +118,11 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     feats = instantiate(cfg.features).extract(items)
     skipped = pd.concat([data.dropped, feats.skipped], ignore_index=True)  # refused rows, then unusable items
     skipped.to_csv(out_dir / "skipped.csv", index=False)
-    for name, table in feats.extras.items():
-        pd.DataFrame(table).to_csv(out_dir / f"{name}.csv", index=False)
     items = feats.items
-    for table in feats.extras.values():  # e.g. has_lyrics: songs embedded without lyrics are flagged
+    for name, table in feats.extras.items():
         t = pd.DataFrame(table)
-        if {"id", "has_lyrics"} <= set(t.columns):
+        t.to_csv(out_dir / f"{name}.csv", index=False)
+        if {"id", "has_lyrics"} <= set(t.columns):  # songs embedded without lyrics are flagged
             items = items.merge(t[["id", "has_lyrics"]].drop_duplicates("id"), on="id", how="left")
     evaluator.check_targets(items)  # a missing target label: one-line error naming it
     data_info = DataInfo(blocks=dict(feats.blocks), classes=label_classes(items))
@@ -170,8 +169,8 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     info.update(status="complete", protocol=evaluator.protocol, split_seed=cfg.split.seed,
                 reused_model=res["reused"], bundle_bytes=res["bundle_bytes"],
                 k_selection=k_choices or None, device=str(res["trainer"].device),
-                wall_time_s=round(time.time() - t0, 2), n_items=len(items), n_eval=n_eval, n_skipped=len(skipped), epochs=len(history),
-                plots_time_s=round(time.time() - t_plots, 2))
+                wall_time_s=round(time.time() - t0, 2), n_items=len(items), n_eval=n_eval, n_skipped=len(skipped),
+                epochs=len(history), plots_time_s=round(time.time() - t_plots, 2))
     write_json(out_dir / "run.json", info)
     reporter.write(art)
     tracker.log_artifacts(out_dir)
@@ -191,7 +190,7 @@ def write_factor_scores(out_dir: Path, reps: dict, model_name: str, eval_items, 
     diag = json.loads(diag_path.read_text()) if diag_path.exists() else {}
     rows = []
     for method, rep in reps.items():
-        if method == model_name or method.startswith(f"{model_name}:") or method in ("raw", "pca") and factors:
+        if factors and (method == model_name or method.startswith(f"{model_name}:") or method in ("raw", "pca")):
             scores = disentanglement_scores(rep.Z, factors, seed)
             rows.append({"method": method, "space": rep.space, **scores})
     diag["disentanglement"] = rows
@@ -270,9 +269,9 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
         rows += [{**r, "fold": fold.name} for r in m_rows]
         if method in evaluator.k_selections:  # cluster.n_clusters=auto: the label-free curve
             sel = evaluator.k_selections.pop(method)
-            tag = method.replace(":", "_") + (f"_fold{fold.name}" if fold.name else "")
-            (fold.out_dir / "plots").mkdir(parents=True, exist_ok=True)
-            plot_k_curve(sel["curve"], sel["chosen"], sel["criterion"], fold.out_dir / "plots" / f"k_selection_{tag}.png",
+            path = fold.out_dir / "plots" / f"k_selection_{method.replace(':', '_')}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            plot_k_curve(sel["curve"], sel["chosen"], sel["criterion"], path,
                          title=f"{method}: k chosen by {sel['criterion']} (no labels)")
             k_choices.append({"method": method, "fold": fold.name, "k": sel["chosen"], "criterion": sel["criterion"],
                               "curve": {str(k): float(v) for k, v in sel["curve"].items()}})
