@@ -46,15 +46,13 @@ def split_args(args: list[str]) -> tuple[list[str], list[str]]:
     return flags, overrides
 
 
-def compose(overrides: list[str], conf: Path, check: bool = True):
+def compose(overrides: list[str], conf: Path):
     """The composed config for `overrides` (checked first: a mistake is one UserError line)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    if check:
-        check_overrides(overrides, conf)
-    register_schemas()
+    check_overrides(overrides, conf)  # registers the schemas too
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(conf), version_base="1.3"):

@@ -250,7 +250,7 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
         if fit_or_reuse(cache, parts, ae, lambda: (ae_trainer.fit(ae, X[train], X[val]), ae_trainer.fit_info))[2]:
             log.info("reused the trained AE baseline from the model cache %s", cache.root)
 
-    reps.update(baselines.represent(X, train, val, ev, model=model, data_info=data_info,
+    reps.update(baselines.represent(X, train, ev, model=model, data_info=data_info,
                                     uses_labels=feats.uses_labels, fit_model=fit_baseline,
                                     make_trainer=lambda: instantiate(cfg.trainer, progress=False)))
 

@@ -40,11 +40,11 @@ class Baselines:
         self.raw, self.blocks, self.pca, self.ae = bool(raw), bool(blocks), bool(pca), bool(ae)
         self.pca_components, self.seed = int(pca_components), int(seed)
 
-    def represent(self, X: np.ndarray, train: np.ndarray, val: np.ndarray, ev: np.ndarray, *, model: BaseVAE,
+    def represent(self, X: np.ndarray, train: np.ndarray, ev: np.ndarray, *, model: BaseVAE,
                   data_info: DataInfo, uses_labels: tuple[str, ...], make_trainer: Callable,
-                  fit_model: Callable | None = None) -> dict[str, Representation]:
+                  fit_model: Callable) -> dict[str, Representation]:
         """Baseline representations of the items in `ev`. `make_trainer()` builds a quiet trainer;
-        `fit_model(model, trainer)` trains a model (default: trainer.fit on train / val)."""
+        `fit_model(model, trainer)` trains a model on the training split (or reuses it from the model cache)."""
         flat = X.reshape(len(X), -1)
         reps: dict[str, Representation] = {}
         if self.raw:
@@ -63,9 +63,6 @@ class Baselines:
                 seed_everything(self.seed)  # the baseline does not depend on how much RNG the model used
                 ae = AE(X.shape[1:], latent_dim=model.latent_dim, data_info=data_info)
                 trainer = make_trainer()
-                if fit_model is None:
-                    trainer.fit(ae, X[train], X[val])
-                else:
-                    fit_model(ae, trainer)
+                fit_model(ae, trainer)
                 reps["ae"] = Representation("latent", trainer.embed(ae, X[ev]), uses_labels)
         return reps

@@ -183,9 +183,6 @@ class Trainer:
                 seen += len(idx)
         return {k: float(v) / max(seen, 1) for k, v in sums.items()}  # one device sync per epoch
 
-    def checkpoint_path(self, out_dir) -> Path | None:
-        return ckpt.checkpoint_path(out_dir)
-
     def _fingerprint(self, model) -> dict:
         return ckpt.fingerprint({k: getattr(self, k) for k in ckpt.FINGERPRINT_KEYS}, model, self.data_identity)
 
@@ -201,7 +198,7 @@ class Trainer:
         opt, sched, scaler = self._make_optimizer(model)
         gen = torch.Generator().manual_seed(int(self.seed) if self.seed is not None else 0)
         st = {"epoch": 0, "best": math.inf, "best_state": None, "stale": 0, "stopped": False, "rows": []}
-        path = self.checkpoint_path(out_dir) if self.checkpoint else None
+        path = ckpt.checkpoint_path(out_dir) if self.checkpoint else None
         ckpt.clean_partial(path)
         resumed_from = None
         if self.resume:
