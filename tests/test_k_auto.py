@@ -73,7 +73,7 @@ def test_clusterers_that_take_k_share_the_k_settings(name):
     from vae_cluster.config import compose
 
     conf = Path(__file__).resolve().parents[1] / "conf"
-    cfg = compose([f"cluster={name}", "cluster.n_clusters=auto", "cluster.k_range=[3,6]"], conf, check=False)
+    cfg = compose([f"cluster={name}", "cluster.n_clusters=auto", "cluster.k_range=[3,6]"], conf)
     est = instantiate(cfg.cluster)
     assert est.n_clusters == "auto" and list(est.k_range) == [3, 6] and est.k_criterion == "auto"
-    assert "k_range" not in compose(["cluster=dbscan"], conf, check=False).cluster
+    assert "k_range" not in compose(["cluster=dbscan"], conf).cluster
