@@ -10,10 +10,12 @@ Contract with the evaluator (`vae_cluster.evaluation.evaluator`):
 - `note_` (after `fit`, "" by default): a remark for the metrics row (e.g. the eps chosen, a fallback).
 - `space_` (after `fit`, None by default): set when the clusterer worked in another space than the one
   it was given (the model's own clusters live in the un-reduced latent space).
-- `n_clusters="auto"`: k is chosen without labels over `k_range` by `k_criterion` (bic: lowest BIC, for
-  mixture models, the `auto` choice for them; silhouette: highest silhouette in the clustered space (on at
-  most 2000 sampled items), the `auto` choice for the others; gap: Tibshirani's gap statistic against
-  uniform reference data, smallest k with gap(k) >= gap(k+1) - s(k+1)). After `fit`: `k_chosen_`,
+- `n_clusters="auto"`: k is chosen without labels over `k_range` by `k_criterion` (`cluster/k_select.py`
+  has the criteria and their references). `auto` = bic (lowest BIC) for mixture models, and
+  prediction_strength (Tibshirani & Walther 2005: the largest k whose clusters are reproduced from an
+  independent half of the items, mean prediction strength >= 0.8) for the others; also silhouette,
+  calinski_harabasz, davies_bouldin, gap (uniform box reference) and gap_pc (principal-component box
+  reference), each with the 1-s.e. rule of Tibshirani, Walther & Hastie 2001. After `fit`: `k_chosen_`,
   `k_criterion_`, `k_curve_` (k -> score) and a note "k=4 chosen by bic over 2..12"; None/"" otherwise.
 - `for_method(method, full, full_space, own_labels)`: a fresh unfitted copy for one representation;
   `full` is the representation before the reducer, `own_labels` the model's own cluster assignment of
@@ -69,7 +71,7 @@ class BaseClusterer(BaseEstimator, ClusterMixin):
     note_ = ""
     space_: str | None = None
     #: the label-free criterion `k_criterion=auto` means for this clusterer
-    default_k_criterion = "silhouette"
+    default_k_criterion = "prediction_strength"
     k_chosen_: int | None = None
     k_criterion_ = ""
     k_curve_: dict | None = None
@@ -133,20 +135,28 @@ class BaseClusterer(BaseEstimator, ClusterMixin):
             labels = np.asarray(self._fit_predict(X), dtype=int)
             fits[k] = (self.estimator_, labels)
             curve[k] = self._bic(X) if criterion == "bic" else \
-                k_select.silhouette(X, labels, self.random_state) if criterion == "silhouette" else np.nan
-        if criterion == "gap":
+                k_select.index(criterion, X, labels, self.random_state) if criterion in k_select.INDICES else np.nan
+        if criterion in ("gap", "gap_pc"):
             curve, chosen = k_select.gap_curve(X, {k: lab for k, (_, lab) in fits.items()},
-                                               lambda k, R: self._estimator(k).fit_predict(R), self.random_state)
+                                               lambda k, R: self._estimator(k).fit_predict(R), self.random_state,
+                                               aligned=criterion == "gap_pc")
+        elif criterion == "prediction_strength":
+            curve, chosen = k_select.prediction_strength_curve(X, ks, self._fit_part, self.random_state)
         else:
-            chosen = k_select.best(curve, lower_is_better=criterion == "bic")
+            chosen = k_select.best(curve, lower_is_better=criterion in k_select.LOWER_IS_BETTER)
         self.estimator_, self.labels_ = fits[chosen]
         self.k_chosen_, self.k_criterion_, self.k_curve_ = chosen, criterion, curve
         return f"k={chosen} chosen by {criterion} over {ks[0]}..{ks[-1]}"
 
+    def _fit_part(self, k: int, A):
+        """A fresh copy fitted on part A of the items with k clusters: (its labels, how new points join)."""
+        est = clone(self).set_params(n_clusters=k).fit(A)
+        return est.labels_, lambda Z: est.assign(Z, A)[0]
+
     def _bic(self, X) -> float:
         """BIC of the fitted estimator (mixture models override this)."""
         raise UserError(f"cluster.k_criterion=bic needs a mixture model (cluster=gmm or model), not "
-                        f"cluster={self.name}; use silhouette or gap")
+                        f"cluster={self.name}; use prediction_strength, silhouette or gap_pc")
 
     def _fit_predict(self, X):
         return self.estimator_.fit_predict(X)

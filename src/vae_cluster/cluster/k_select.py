@@ -1,9 +1,21 @@
-"""Label-free choice of k (`cluster.n_clusters=auto`): the candidate ks, the silhouette, the gap statistic.
+"""Label-free choice of k (`cluster.n_clusters=auto`): the candidate ks and the criteria over them.
 
-BIC comes from the mixture model itself (`BaseClusterer._bic`). Gap statistic (Tibshirani, Walther & Hastie
-2001): gap(k) = E*[log W_k] - log W_k, W_k the within-cluster sum of squares, E* over `GAP_REFERENCES` data
-sets drawn uniformly in the data's bounding box and clustered the same way; k = the smallest k with
-gap(k) >= gap(k+1) - s(k+1) (the largest gap when none is).
+- BIC comes from the mixture model itself (`BaseClusterer._bic`).
+- Internal indices of one partition: silhouette (Rousseeuw 1987, highest), Calinski-Harabasz (Calinski &
+  Harabasz 1974, highest), Davies-Bouldin (Davies & Bouldin 1979, lowest).
+- Gap statistic (Tibshirani, Walther & Hastie 2001, J. R. Stat. Soc. B 63:411): gap(k) = E*[log W_k] -
+  log W_k, W_k the within-cluster sum of squares, E* over `GAP_REFERENCES` reference data sets clustered
+  the same way; k = the smallest k with gap(k) >= gap(k+1) - s(k+1) (the largest gap when none is). The
+  reference is uniform in the data's bounding box (`gap`) or in the box aligned with the data's principal
+  components (`gap_pc`, the paper's recommended variant: it follows the shape of the data).
+- Prediction strength (Tibshirani & Walther 2005, J. Comput. Graph. Stat. 14:511): split the items in two
+  halves, cluster both; for each cluster of the test half, the share of its pairs of items that the
+  training half's clustering (its `assign`: K-Means' nearest centroid) also puts together; ps(k) = the
+  lowest share over the test clusters (clusters of one item have no pairs and are left out), averaged over
+  `PS_SPLITS` random halvings with each half the test half once. k = the largest k with ps(k) >=
+  `PS_THRESHOLD` (0.8, the paper's suggestion): the most clusters that can be reproduced from independent
+  data, rather than the partition that looks best on the data it was fitted to. When no k reaches it,
+  the highest ps.
 """
 from __future__ import annotations
 
@@ -11,13 +23,18 @@ import numbers
 import warnings
 
 import numpy as np
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
 from vae_cluster.cluster.settings import K_CRITERIA
 from vae_cluster.utils.errors import UserError
 
 SILHOUETTE_ITEMS = 2000   # silhouette on a seeded sample above this many items (it is quadratic)
 GAP_REFERENCES = 10
+PS_SPLITS = 10     # random halvings for prediction strength (each half is the test half once)
+PS_THRESHOLD = 0.8
+#: criteria scored on one partition at a time (the others: bic, gap, gap_pc, prediction_strength)
+INDICES = ("silhouette", "calinski_harabasz", "davies_bouldin")
+LOWER_IS_BETTER = ("bic", "davies_bouldin")
 
 
 def check_criterion(criterion: str, default: str) -> str:
@@ -50,6 +67,16 @@ def silhouette(X, labels, seed: int = 0) -> float:
     return float(silhouette_score(X, labels, sample_size=size, random_state=seed))
 
 
+def index(criterion: str, X, labels, seed: int = 0) -> float:
+    """An internal index of one partition (see `INDICES`); NaN when fewer than 2 clusters were used."""
+    if criterion == "silhouette":
+        return silhouette(X, labels, seed)
+    if not 2 <= len(np.unique(labels)) <= len(X) - 1:
+        return np.nan
+    score = calinski_harabasz_score if criterion == "calinski_harabasz" else davies_bouldin_score
+    return float(score(X, labels))
+
+
 def best(curve: dict, lower_is_better: bool = False) -> int:
     ks = [k for k, v in curve.items() if np.isfinite(v)]
     if not ks:
@@ -64,11 +91,21 @@ def log_dispersion(X, labels) -> float:
     return float(np.log(max(w, 1e-300)))
 
 
-def gap_curve(X, labels_by_k: dict, fit_predict, seed: int = 0) -> tuple[dict, int]:
-    """(k -> gap, chosen k); `fit_predict(k, R)` clusters a reference data set R with k clusters."""
+def reference(X, rng, aligned: bool) -> np.ndarray:
+    """Uniform data in X's bounding box, or in the box of X's principal components (`aligned`)."""
+    if not aligned:
+        return rng.uniform(X.min(axis=0), X.max(axis=0), size=X.shape)
+    mean = X.mean(axis=0)
+    vt = np.linalg.svd(X - mean, full_matrices=False)[2]
+    P = (X - mean) @ vt.T
+    return rng.uniform(P.min(axis=0), P.max(axis=0), size=P.shape) @ vt + mean
+
+
+def gap_curve(X, labels_by_k: dict, fit_predict, seed: int = 0, aligned: bool = False) -> tuple[dict, int]:
+    """(k -> gap, chosen k); `fit_predict(k, R)` clusters a reference data set R with k clusters;
+    `aligned`: the reference box follows the principal components (gap_pc)."""
     rng = np.random.default_rng(seed)
-    lo, hi = X.min(axis=0), X.max(axis=0)
-    refs = [rng.uniform(lo, hi, size=X.shape) for _ in range(GAP_REFERENCES)]
+    refs = [reference(X, rng, aligned) for _ in range(GAP_REFERENCES)]
     ks = sorted(labels_by_k)
     gap, s = {}, {}
     with warnings.catch_warnings():
@@ -81,3 +118,35 @@ def gap_curve(X, labels_by_k: dict, fit_predict, seed: int = 0) -> tuple[dict, i
         if gap[k] >= gap[k1] - s[k1]:
             return gap, k
     return gap, best(gap)
+
+
+def pair_agreement(test_labels, predicted) -> float:
+    """The lowest, over the clusters of `test_labels` with 2+ items, share of their pairs that `predicted`
+    puts in one cluster (Tibshirani & Walther's prediction strength of one split)."""
+    worst = 1.0
+    for c in np.unique(test_labels):
+        m = predicted[test_labels == c]
+        if len(m) >= 2:
+            counts = np.unique(m, return_counts=True)[1].astype(float)
+            worst = min(worst, float((counts * (counts - 1)).sum() / (len(m) * (len(m) - 1))))
+    return worst
+
+
+def prediction_strength_curve(X, ks, fit, seed: int = 0) -> tuple[dict, int]:
+    """(k -> mean prediction strength, chosen k). `fit(k, A)` clusters A with k clusters and returns
+    (labels of A, a function giving the cluster of new points)."""
+    rng = np.random.default_rng(seed)
+    halves = [np.array_split(rng.permutation(len(X)), 2) for _ in range(PS_SPLITS)]
+    curve = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter on a half says nothing more than the score
+        for k in ks:
+            scores = []
+            for a, b in halves:
+                if min(len(a), len(b)) < k:
+                    continue
+                (la, pa), (lb, pb) = fit(k, X[a]), fit(k, X[b])
+                scores += [pair_agreement(la, np.asarray(pb(X[a]))), pair_agreement(lb, np.asarray(pa(X[b])))]
+            curve[k] = float(np.mean(scores)) if scores else np.nan
+    strong = [k for k in ks if curve[k] >= PS_THRESHOLD]
+    return curve, max(strong) if strong else best(curve)

@@ -5,9 +5,13 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from vae_cluster.cluster.k_select import PS_THRESHOLD
 from vae_cluster.plots.common import placeholder, save
 
-DIRECTION = {"bic": "lower is better", "silhouette": "higher is better", "gap": "smallest k within 1 s.e. of the next"}
+GAP_RULE = "smallest k within 1 s.e. of the next"
+DIRECTION = {"bic": "lower is better", "silhouette": "higher is better", "calinski_harabasz": "higher is better",
+             "davies_bouldin": "lower is better", "gap": GAP_RULE, "gap_pc": GAP_RULE,
+             "prediction_strength": f"largest k >= {PS_THRESHOLD}"}
 
 
 def plot_k_curve(curve: dict, chosen: int, criterion: str, path: Path, title: str = "") -> Path:
@@ -19,6 +23,8 @@ def plot_k_curve(curve: dict, chosen: int, criterion: str, path: Path, title: st
     fig, ax = plt.subplots(figsize=(4.8, 3.2))
     ax.plot(ks, [curve[k] for k in ks], marker="o", ms=4, lw=1.3, color="tab:blue")
     ax.axvline(chosen, color="tab:red", ls="--", lw=1, label=f"chosen k={chosen}")
+    if criterion == "prediction_strength":
+        ax.axhline(PS_THRESHOLD, color="grey", ls=":", lw=1, label=f"threshold {PS_THRESHOLD}")
     ax.set_xticks(ks)
     ax.set_xlabel("k (number of clusters)")
     ax.set_ylabel(f"{criterion} ({DIRECTION.get(criterion, '')})")

@@ -1,0 +1,183 @@
+"""Which label-free criterion chooses k for K-Means (`cluster.n_clusters=auto`)? One table of chosen k per
+criterion per data space, so the default is documented and reproducible. No labels are used by any
+criterion; the true k of the generic fixtures is printed beside them for reading the table.
+
+Spaces:
+- generic fixtures (sklearn make_blobs): well-separated k=4 and k=6, unequal spreads k=4, nested 4 x 2
+  (4 groups of 2 close sub-blobs: 4 and 8 are both defensible), uniform noise (no structure: the lowest k);
+- the default synthetic run's VAE latent means, its standardised raw features and their PCA-16
+  (`--run RUN_DIR`, a completed `vae-cluster run ...` folder with its model bundle);
+- optionally real data (`--real`): songs_en_de and gtzan_mini mfcc_stats, raw and PCA-16 (report, not tuning).
+
+Criteria (K-Means with n_init=10 for every k in 2..12):
+  silhouette   highest mean silhouette (Rousseeuw 1987)
+  ch           highest Calinski-Harabasz index (Calinski & Harabasz 1974)
+  db           lowest Davies-Bouldin index (Davies & Bouldin 1979)
+  xmeans_bic   highest BIC of the identical spherical Gaussian model of K-Means (Pelleg & Moore 2000)
+  gap          gap statistic, uniform box reference, 1-s.e. rule (Tibshirani, Walther & Hastie 2001)
+  gap_pc       the same with the reference box aligned with the principal components (the paper's variant)
+  ps           prediction strength: largest k with mean PS >= 0.8 over repeated 2-fold splits
+               (Tibshirani & Walther 2005)
+  stability    lowest instability normalised by that of random labels (Lange, Roth, Braun & Buhmann 2004)
+
+    PYTHONPATH=src python scripts/bench_k_criteria.py --run outputs/runs/<date>/<time> [--real]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.cluster import KMeans
+from sklearn.datasets import make_blobs
+from sklearn.decomposition import PCA
+from sklearn.preprocessing import StandardScaler
+
+from vae_cluster.cluster.kmeans import KMeansClusterer
+
+REPO = Path(__file__).resolve().parents[1]
+KS = (2, 12)
+PROJECT = ("silhouette", "calinski_harabasz", "davies_bouldin", "gap", "gap_pc", "prediction_strength")
+LOCAL = ("xmeans_bic", "stability")
+CRITERIA = PROJECT + LOCAL
+SHORT = {"silhouette": "silh", "calinski_harabasz": "CH", "davies_bouldin": "DB", "gap": "gap", "gap_pc": "gap_pc",
+         "prediction_strength": "PS", "xmeans_bic": "xBIC", "stability": "stab"}
+STABILITY_SPLITS = 10
+
+
+def generic() -> dict[str, tuple[np.ndarray, str]]:
+    """name -> (X, true k as text)."""
+    rng = np.random.default_rng(0)
+    out = {"blobs k=4 d=5": (make_blobs(400, 5, centers=4, cluster_std=1.0, random_state=1)[0], "4"),
+           "blobs k=6 d=10": (make_blobs(600, 10, centers=6, cluster_std=1.5, random_state=2)[0], "6"),
+           "blobs k=4 unequal sd": (make_blobs(400, 4, centers=4, cluster_std=[0.5, 1.0, 1.5, 2.0],
+                                               random_state=4)[0], "4")}
+    centers = rng.normal(0, 10, (4, 8))
+    sub = np.stack([c + s * rng.normal(0, 1.5, 8) for c in centers for s in (1, -1)])
+    out["nested 4x2 d=8"] = (make_blobs(640, centers=sub, cluster_std=1.0, random_state=5)[0], "4 or 8")
+    out["uniform d=5"] = (rng.uniform(size=(400, 5)), "none (2)")
+    return out
+
+
+def synthetic(run_dir: Path, cache: str) -> dict[str, tuple[np.ndarray, str]]:
+    """The run's VAE latent means of every item, its standardised input and PCA-16 of that."""
+    from hydra.utils import instantiate
+
+    from vae_cluster.bundle import load_bundle
+    from vae_cluster.commands.check import build_dataset
+    from vae_cluster.commands.embed import bundle_config
+
+    bundle = load_bundle(run_dir)
+    cfg = bundle_config(bundle, [f"paths.cache_dir={cache}"], REPO / "conf")
+    feats = instantiate(cfg.features).extract(build_dataset(cfg).load())
+    truth = "4 genres x 2 languages"
+    raw = bundle.prepare(feats.X).astype(np.float64)
+    return {"synthetic vae latent": (bundle.embed(feats.X, bundle.model.conditions(feats.items)), truth),
+            "synthetic raw": (raw, truth),
+            "synthetic pca-16": (PCA(16, random_state=0).fit_transform(raw), truth)}
+
+
+def spaces(X: np.ndarray, what: str, truth: str) -> dict[str, tuple[np.ndarray, str]]:
+    raw = StandardScaler().fit_transform(X.reshape(len(X), -1))
+    return {f"{what} raw": (raw, truth), f"{what} pca-16": (PCA(min(16, raw.shape[1]), random_state=0)
+                                                          .fit_transform(raw), truth)}
+
+
+def xmeans_bic(X: np.ndarray, labels: np.ndarray, centers: np.ndarray) -> float:
+    """BIC of the identical spherical Gaussian mixture with hard K-Means assignments (Pelleg & Moore 2000,
+    with the pooled variance per dimension: sigma^2 = W / (d (n - k)))."""
+    n, d = X.shape
+    k = len(centers)
+    w = ((X - centers[labels]) ** 2).sum()
+    var = w / (d * (n - k))
+    sizes = np.bincount(labels, minlength=k).astype(float)
+    sizes = sizes[sizes > 0]
+    loglik = (sizes * np.log(sizes / n)).sum() - n * d / 2 * np.log(2 * np.pi * var) - d * (n - k) / 2
+    return float(loglik - ((k - 1) + k * d + 1) / 2 * np.log(n))
+
+
+def mismatch(a: np.ndarray, b: np.ndarray, k: int) -> float:
+    """Share of items on which two labelings disagree under the best matching of their labels."""
+    from scipy.optimize import linear_sum_assignment
+
+    table = np.zeros((k, k))
+    np.add.at(table, (a, b), 1)
+    r, c = linear_sum_assignment(-table)
+    return 1 - table[r, c].sum() / len(a)
+
+
+def stability(X: np.ndarray, k: int, seed: int = 0) -> float:
+    """Instability of K-Means over random halvings, divided by that of random labels (Lange et al. 2004):
+    cluster both halves, label one half by the other's centroids, count the disagreement."""
+    rng = np.random.default_rng(seed)
+    own, rand = [], []
+    for _ in range(STABILITY_SPLITS):
+        a, b = np.array_split(rng.permutation(len(X)), 2)
+        ka = KMeans(k, n_init=10, random_state=seed).fit(X[a])
+        lb = KMeans(k, n_init=10, random_state=seed).fit_predict(X[b])
+        own.append(mismatch(lb, ka.predict(X[b]), k))
+        rand.append(mismatch(rng.integers(k, size=len(b)), rng.integers(k, size=len(b)), k))
+    return float(np.mean(own) / np.mean(rand))
+
+
+def choose_all(X: np.ndarray, seed: int = 0) -> tuple[dict[str, int], dict[str, dict]]:
+    """(criterion -> chosen k, project criterion -> its curve)."""
+    est = KMeansClusterer("auto", n_init=10, random_state=seed, k_range=list(KS))
+    out, curves = {}, {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for c in PROJECT:
+            fitted = clone(est).set_params(k_criterion=c).fit(X)
+            out[c], curves[c] = fitted.k_chosen_, fitted.k_curve_
+        ks = range(KS[0], min(KS[1], len(X) - 1) + 1)
+        fits = {k: KMeans(k, n_init=10, random_state=seed).fit(X) for k in ks}
+        out["xmeans_bic"] = max(ks, key=lambda k: xmeans_bic(X, fits[k].labels_, fits[k].cluster_centers_))
+        out["stability"] = min(ks, key=lambda k: stability(X, k, seed))
+    return out, curves
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", type=Path, help="a completed default run (its bundle gives the VAE latents)")
+    ap.add_argument("--real", action="store_true", help="also songs_en_de and gtzan_mini (mfcc_stats)")
+    ap.add_argument("--curves", action="store_true", help="also print each project criterion's curve")
+    args = ap.parse_args()
+    rows: dict[str, tuple[np.ndarray, str]] = generic()
+    cache = os.environ.get("BENCH_CACHE", "outputs/cache")
+    if args.run:
+        rows.update(synthetic(args.run, cache))
+    if args.real:
+        rows.update(real(cache))
+    head = f"{'space':26s} {'n':>5s} {'d':>4s} {'truth':>22s} " + " ".join(f"{SHORT[c]:>6s}" for c in CRITERIA)
+    print(head)
+    print("-" * len(head))
+    for name, (X, truth) in rows.items():
+        got, curves = choose_all(np.asarray(X, dtype=np.float64))
+        print(f"{name:26s} {len(X):5d} {X.shape[1]:4d} {truth:>22s} " + " ".join(f"{got[c]:6d}" for c in CRITERIA),
+              flush=True)
+        if args.curves:
+            for c, curve in curves.items():
+                print(f"    {SHORT[c]:>6s}: " + " ".join(f"{k}:{v:.3g}" for k, v in curve.items()))
+
+
+def real(cache: str) -> dict[str, tuple[np.ndarray, str]]:
+    from hydra.utils import instantiate
+
+    from vae_cluster.commands.check import build_dataset
+    from vae_cluster.config import compose
+
+    data = Path(os.environ.get("VAE_CLUSTER_SHARED_DATA", REPO.parent / "shared" / "data"))
+    out = {}
+    for name, over, truth in (("songs_en_de", ["data=songs", f"data.root={data / 'songs_en_de'}"], "2 lang / 6 genres"),
+                              ("gtzan_mini", ["data=gtzan", f"data.root={data / 'gtzan_mini'}"], "10 genres")):
+        cfg = compose(over + [f"paths.cache_dir={cache}", "features.progress=false"], REPO / "conf")
+        feats = instantiate(cfg.features).extract(build_dataset(cfg).load())
+        out.update(spaces(feats.X, name, truth))
+    return out
+
+
+if __name__ == "__main__":
+    main()
