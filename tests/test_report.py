@@ -288,3 +288,12 @@ def test_headline_uses_ami_where_few_items_are_scored():
     large = small.assign(n_items=400, warning="")
     assert {r["metric"] for r in headline(large, "all")} == {"nmi"}
     assert {r["metric"] for r in headline(large.assign(warning="small-class"), "all")} == {"ami"}
+
+
+def test_headline_without_baselines():
+    from vae_cluster.report.headline import headline
+
+    only_model = headline_metrics().assign(ami=0.5)
+    only_model = only_model[only_model["method"] == "vae"]  # baselines=none
+    rows = headline(only_model, "all")
+    assert {r["metric"] for r in rows} == {"ami"} and {r["baseline"] for r in rows} == {""}

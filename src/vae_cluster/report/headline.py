@@ -57,7 +57,7 @@ def headline(metrics: pd.DataFrame, protocol: str, metric: str | None = None, le
         row = own.iloc[0] if len(own) else None
         fed = bool(row is not None and target in uses.loc[own.index[0]].split(","))
         base = t[t["method"].astype(str).isin(BASELINES) & (t["method"].astype(str) != model)]
-        base = base[~uses.loc[base.index].str.split(",").apply(lambda v: target in v)]
+        base = base[~uses.loc[base.index].str.split(",").apply(lambda v: target in v).astype(bool)]  # bool when empty
         base = base[pd.to_numeric(base[metric], errors="coerce").notna()]
         best = base.loc[pd.to_numeric(base[metric]).idxmax()] if len(base) else None
         chance_col = f"chance_{metric}"
