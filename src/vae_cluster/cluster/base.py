@@ -14,8 +14,8 @@ Contract with the evaluator (`vae_cluster.evaluation.evaluator`):
   has the criteria and their references). `auto` = bic (lowest BIC) for mixture models, and
   prediction_strength (Tibshirani & Walther 2005: the largest k whose clusters are reproduced from an
   independent half of the items, mean prediction strength >= 0.8) for the others; also silhouette,
-  calinski_harabasz, davies_bouldin, gap (uniform box reference) and gap_pc (principal-component box
-  reference), each with the 1-s.e. rule of Tibshirani, Walther & Hastie 2001. After `fit`: `k_chosen_`,
+  calinski_harabasz, davies_bouldin, and the gap statistic with a uniform (gap) or principal-component
+  aligned (gap_pc) reference box. After `fit`: `k_chosen_`,
   `k_criterion_`, `k_curve_` (k -> score) and a note "k=4 chosen by bic over 2..12"; None/"" otherwise.
 - `for_method(method, full, full_space, own_labels)`: a fresh unfitted copy for one representation;
   `full` is the representation before the reducer, `own_labels` the model's own cluster assignment of
