@@ -12,6 +12,8 @@ Prints the times and the ratios (2)/(1) (target >= 3) and (1)/(3) (target >= 50)
     python scripts/bench_features.py                 # all 300 clips
     python scripts/bench_features.py --limit 10      # 10 clips per data set, a quick run
     python scripts/bench_features.py --per-set-only  # only (4)
+    python scripts/bench_features.py --lyrics        # also (5): lyrics encoding of songs_en_de before/after
+                                                     # (scripts/bench_text.py, e5_multilingual and minilm)
 """
 from __future__ import annotations
 
@@ -119,6 +121,7 @@ def main(argv=None):
     ap.add_argument("--encoder", default="e5_multilingual", help="text encoder for audio_text (both sides)")
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--per-set-only", action="store_true", help="only (4): mfcc_stats vs musicnn per clip")
+    ap.add_argument("--lyrics", action="store_true", help="also (5): lyrics encoding before/after (bench_text.py)")
     args = ap.parse_args(argv)
     data = Path(args.data)
     if not (data / "songs_en_de").exists():
@@ -148,6 +151,13 @@ def main(argv=None):
     print(f"ratio (2)/(1) naive/cold = {t_naive / t_cold:6.1f}  (target >= 3)")
     print(f"ratio (1)/(3) cold/warm  = {t_cold / t_warm:6.1f}  (target >= 50)")
     per_set(items, args.n_jobs)
+    if args.lyrics:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from bench_text import bench, load_lyrics
+
+        texts = load_lyrics(data, "songs_en_de", None)
+        for name in ("e5_multilingual", "minilm"):
+            bench(texts, name, same_threads=False)
 
 
 if __name__ == "__main__":

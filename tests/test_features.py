@@ -314,3 +314,11 @@ def test_cli_hybrid_run_writes_sentences_and_fills_cache(tmp_path, data_dir):
     bad = run_cli("run", "features=lyrics", "features.missing=sometimes", *TINY, f"paths.data_dir={data_dir}",
                   f"hydra.run.dir={tmp_path / 'r3'}", check=False)
     assert bad.returncode == 2 and "features.missing must be 'drop' or 'zero'" in bad.stderr
+
+
+def test_all_cores_means_the_cores_the_process_may_use(monkeypatch):
+    from vae_cluster.features import base
+
+    monkeypatch.setattr(base.os, "sched_getaffinity", lambda pid: {3}, raising=False)  # e.g. taskset -c 3
+    monkeypatch.setattr(base.os, "cpu_count", lambda: 64)
+    assert base._resolve_jobs(-1, 100) == 1 and base._resolve_jobs(4, 100) == 4

@@ -10,7 +10,6 @@ tables -> plots and report.
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from vae_cluster.training.model_cache import array_digest, fit_or_reuse, model_c
 from vae_cluster.utils.errors import UserError
 from vae_cluster.utils.identity import comparable
 from vae_cluster.utils.hashing import text_digest
+from vae_cluster.utils.result_cache import ResultCache, cached_call
 from vae_cluster.utils.runinfo import environment, metrics_fingerprint, write_json
 from vae_cluster.utils.seeding import seed_everything
 
@@ -63,6 +63,7 @@ class RunArtifacts:
     reps: dict[str, Representation]
     history: pd.DataFrame
     metrics: pd.DataFrame
+    results: ResultCache | None = None  # representation-level results shared by sweep jobs (the 2-D map)
 
 
 @dataclass
@@ -163,7 +164,8 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
 
     # 7. figures and report
     art = RunArtifacts(out_dir, model_name, res["model"], res["trainer"], items, fold.eval_mask, res["X"], res["C"],
-                       scorable_targets(items[fold.eval_mask], evaluator.targets), res["reps"], history, metrics)
+                       scorable_targets(items[fold.eval_mask], evaluator.targets), res["reps"], history, metrics,
+                       result_cache_for(cfg))
     t_plots = time.time()
     plotter.plot_run(art)
     info.update(status="complete", protocol=evaluator.protocol, split_seed=cfg.split.seed,
@@ -179,27 +181,32 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     return info
 
 
-def write_factor_scores(out_dir: Path, reps: dict, model_name: str, eval_items, evaluator, X_ev, blocks,
-                        seed: int) -> None:
+def result_cache_for(cfg) -> ResultCache | None:
+    """Representation-level results are cached beside the trained models (`<model cache>/results`)."""
+    cache = model_cache_for(cfg)
+    return None if cache is None else ResultCache(cache.root / "results")
+
+
+def write_factor_scores(out_dir: Path, diag: dict, reps: dict, model_name: str, eval_items, evaluator, X_ev,
+                        blocks, seed: int, results: ResultCache | None = None) -> None:
     """Disentanglement (MIG, DCI) of the model's latents and the raw/PCA baselines against every scorable
-    label, and for hybrid features the share of the latent each input block explains: diagnostics.json and
-    disentanglement.csv."""
+    label, and for hybrid features the share of the latent each input block explains: added to `diag`
+    (written as diagnostics.json) and disentanglement.csv. Scores come from `results` when a job of the
+    same sweep computed them on the same representation."""
     factors = {t: eval_items[t].fillna("").astype(str).to_numpy()
                for t in scorable_targets(eval_items, evaluator.targets)}
-    diag_path = out_dir / "diagnostics.json"
-    diag = json.loads(diag_path.read_text()) if diag_path.exists() else {}
     rows = []
     for method, rep in reps.items():
         if factors and (method == model_name or method.startswith(f"{model_name}:") or method in ("raw", "pca")):
-            scores = disentanglement_scores(rep.Z, factors, seed)
+            scores = cached_call(results, disentanglement_scores, rep.Z, factors, seed)
             rows.append({"method": method, "space": rep.space, **scores})
     diag["disentanglement"] = rows
     if len(blocks) > 1:
         flat = X_ev.reshape(len(X_ev), -1)
         parts = {b: flat[:, a:e] for b, (a, e) in blocks.items()}
-        diag["modality_share"] = {m: modality_share(r.Z, parts, seed) for m, r in reps.items()
+        diag["modality_share"] = {m: cached_call(results, modality_share, r.Z, parts, seed) for m, r in reps.items()
                                   if m == model_name or m.startswith(f"{model_name}:")}
-    write_json(diag_path, diag)
+    write_json(out_dir / "diagnostics.json", diag)
     if rows:
         pd.DataFrame(rows).to_csv(out_dir / "disentanglement.csv", index=False)
 
@@ -236,7 +243,7 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
         log.info("reused the trained %s from the model cache %s", type(model).__name__, cache.root)
     held_name = held_out_split(items) or "val"  # diagnostics on held-out clips
     held = select(items, held_name)
-    trainer.diagnostics(model, X[held], None if C is None else C[held], out_dir=fold.out_dir, split=held_name)
+    diag = trainer.diagnostics(model, X[held], None if C is None else C[held], split=held_name)
     uses_labels = tuple(dict.fromkeys(feats.uses_labels + tuple(model.uses_labels)))
 
     # 4. representations of the evaluated items: the model's latents (and its extra views), then baselines
@@ -256,8 +263,12 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
 
     # 5. reduce, cluster, score
     eval_items = items[ev].reset_index(drop=True)
+    fold.out_dir.mkdir(parents=True, exist_ok=True)
     if evaluator.disentanglement:  # scored against the known factors (labels for scoring only)
-        write_factor_scores(fold.out_dir, reps, model_name, eval_items, evaluator, X[ev], feats.blocks, cfg.seed)
+        write_factor_scores(fold.out_dir, diag, reps, model_name, eval_items, evaluator, X[ev], feats.blocks,
+                            cfg.seed, result_cache_for(cfg))
+    else:
+        write_json(fold.out_dir / "diagnostics.json", diag)
     rows, k_choices = [], []
     done: dict[str, Representation] = {}
     for method, rep in reps.items():

@@ -247,7 +247,11 @@ def extract_audio(items: pd.DataFrame, sets: list[AudioFeatureSet], n_jobs: int 
 
 
 def _resolve_jobs(n_jobs: int, n_tasks: int) -> int:
-    """joblib's convention (-1 = all cores); small batches run in-process (no worker start-up)."""
-    cores = os.cpu_count() or 1
+    """joblib's convention (-1 = all cores the process may use: taskset / SLURM cpusets); small batches run
+    in-process (no worker start-up)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
     n = cores if n_jobs in (-1, 0) else cores + 1 + n_jobs if n_jobs < -1 else n_jobs
     return max(1, min(n, n_tasks if n_tasks >= 8 else 1))

@@ -17,6 +17,7 @@ from vae_cluster.plots.correlation import latent_correlation
 from vae_cluster.plots.dendrogram import centroid_dendrograms
 from vae_cluster.plots.distributions import confusion, stacked_bars
 from vae_cluster.plots.latent import PROJECTIONS, project_2d, scatter_panels
+from vae_cluster.utils.result_cache import cached_call
 from vae_cluster.plots.recon import held_out, pick_items, plot_reconstructions, reconstruct
 from vae_cluster.plots.training import training_curves
 from vae_cluster.utils.errors import UserError
@@ -38,6 +39,7 @@ class Plotter:
         self.enabled, self.projection, self.seed = enabled, projection, int(seed)
         self.kinds, self.methods = list(kinds), list(methods)
         self.n_reconstructions, self.max_points = int(n_reconstructions), int(max_points)
+        self.results = None  # a ResultCache, from the run (plot_run)
 
     # -- entry point -----------------------------------------------------------------------
     def plot_run(self, art) -> list[Path]:
@@ -45,6 +47,7 @@ class Plotter:
         if not self.enabled:
             return []
         self.out = Path(art.out_dir) / "plots"
+        self.results = art.results  # 2-D maps shared with the report and a sweep's other jobs
         self.out.mkdir(parents=True, exist_ok=True)
         self.index: list[dict] = []
         items = art.items[np.asarray(art.eval_mask)].reset_index(drop=True)
@@ -120,7 +123,7 @@ class Plotter:
         idx = np.arange(len(Z))
         if len(Z) > self.max_points:
             idx = np.sort(np.random.default_rng(self.seed).choice(len(Z), self.max_points, replace=False))
-        P, axis = project_2d(Z[idx], self.projection, self.seed)
+        P, axis = cached_call(self.results, project_2d, Z[idx], self.projection, self.seed)
         if axis == "dim":  # already 2-D (e.g. reduce=umap): drawn as is
             axis = rep.space
         colourings = {f"clusters (k={n_clusters(c)}, for {t})": np.asarray(c)[idx]

@@ -50,13 +50,14 @@ def write_map_data(art, projection: str = "umap", seed: int = 0, lyrics_chars: i
     scored rows of assignments.csv)."""
     from vae_cluster.plots.common import distinct_clusterings
     from vae_cluster.plots.latent import project_2d
+    from vae_cluster.utils.result_cache import cached_call
 
     method = art.model_name if art.model_name in art.reps else next(iter(art.reps), None)
     if method is None:
         return None
     rep = art.reps[method]
     items = art.items[np.asarray(art.eval_mask)].reset_index(drop=True)
-    P, axis = project_2d(rep.Z, projection, seed)
+    P, axis = cached_call(art.results, project_2d, rep.Z, projection, seed)  # shared by a sweep's jobs
     df = pd.DataFrame({"id": items["id"].astype(str), "map_x": P[:, 0], "map_y": P[:, 1]})
     groups = distinct_clusterings(rep.clusters)
     for name, labels in groups.items():

@@ -23,12 +23,12 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from filelock import FileLock
 
 from vae_cluster.utils.identity import comparable, config_digest
+from vae_cluster.utils.result_cache import array_digest  # noqa: F401 - the training inputs' digest
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +48,6 @@ def code_version() -> str:
         for path in sorted((pkg / sub).glob("*.py")):
             h.update(path.name.encode() + b"\0" + path.read_bytes())
     return f"{__version__}+{h.hexdigest()[:16]}"
-
-
-def array_digest(*arrays) -> str:
-    """SHA-256 of arrays' shapes, dtypes and bytes (None allowed)."""
-    h = hashlib.sha256()
-    for a in arrays:
-        if a is None:
-            h.update(b"none")
-            continue
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
 
 
 def training_key(cfg, model_cfg=None, inputs: str | None = None) -> dict:
