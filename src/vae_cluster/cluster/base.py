@@ -11,9 +11,9 @@ Contract with the evaluator (`vae_cluster.evaluation.evaluator`):
 - `space_` (after `fit`, None by default): set when the clusterer worked in another space than the one
   it was given (the model's own clusters live in the un-reduced latent space).
 - `n_clusters="auto"`: k is chosen without labels over `k_range` by `k_criterion` (`cluster/k_select.py`
-  has the criteria and their references). `auto` = bic (lowest BIC) for mixture models, and
-  prediction_strength (Tibshirani & Walther 2005: the largest k whose clusters are reproduced from an
-  independent half of the items, mean prediction strength >= 0.8) for the others; also silhouette,
+  has the criteria and their references). `auto` = bic (lowest BIC) for the model's own mixture
+  (cluster=model), and prediction_strength (Tibshirani & Walther 2005: the largest k whose clusters are reproduced from an
+  independent half of the items, mean prediction strength >= 0.8) for the others (gmm included); also silhouette,
   calinski_harabasz, davies_bouldin, and the gap statistic with a uniform (gap) or principal-component
   aligned (gap_pc) reference box. After `fit`: `k_chosen_`,
   `k_criterion_`, `k_curve_` (k -> score) and a note "k=4 chosen by bic over 2..12"; None/"" otherwise.

@@ -1,4 +1,9 @@
-"""`cluster=gmm`: a Gaussian mixture (full / tied / diag / spherical covariances)."""
+"""`cluster=gmm`: a Gaussian mixture (full / tied / diag / spherical covariances).
+
+`n_clusters=auto` defaults to prediction strength, not BIC: BIC counts the Gaussian components a density
+needs, which exceeds the number of clusters when a cluster is not one Gaussian (Baudry et al. 2010, JCGS
+19:332; Hennig 2010, ADAC 4:3); prediction strength counts the clusters that are reproduced on independent
+halves of the items. `cluster.k_criterion=bic` keeps the BIC choice."""
 from sklearn.mixture import GaussianMixture
 
 from vae_cluster.cluster.assign import Assigner
@@ -12,7 +17,7 @@ COVARIANCES = ("full", "tied", "diag", "spherical")
 class GMMClusterer(BaseClusterer):
     name = "gmm"
 
-    default_k_criterion = "bic"
+    default_k_criterion = "prediction_strength"
 
     def __init__(self, n_clusters: int | str | None = None, covariance_type: str = "full", n_init: int = 5,
                  reg_covar: float = 1e-6, max_iter: int = 200, random_state: int = 0, k_range=K_RANGE,
