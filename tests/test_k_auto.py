@@ -1,4 +1,4 @@
-"""cluster.n_clusters=auto: label-free k (BIC for mixtures, prediction strength otherwise, or another
+"""cluster.n_clusters=auto: label-free k (BIC for cluster=model, prediction strength otherwise, or another
 criterion), recorded on the estimator, in the evaluator's rows (one fit for every target), in run.json and
 the k-curve plot."""
 import json
