@@ -13,9 +13,10 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VAE_CLUSTER_SHARED_DATA") or REPO.parent / "shared" / "data")  # env: other checkouts
 
-# Tiny settings for end-to-end runs: few songs, few epochs, no permutations beyond a handful.
+# Tiny settings for end-to-end runs: few songs, few epochs, no permutations beyond a handful, PCA maps (a UMAP
+# compiles its numba code afresh in every process: ~20 s), clips extracted in-process (no worker start-up).
 TINY = ["data.songs_per_class=6", "trainer=fast", "eval.n_permutations=5", "plots.projection=pca",
-        "eval.split=all", "features.progress=false"]
+        "eval.split=all", "features.progress=false", "features.n_jobs=1"]
 
 
 def shared_data(*parts) -> Path:
@@ -35,10 +36,35 @@ def run_cli(*args, cwd=None, check=True, timeout=600) -> subprocess.CompletedPro
     return proc
 
 
+def run_in_process(*args, capsys) -> tuple[int, str, str]:
+    """`vae-cluster <args>` through `cli.main` in this process (no interpreter start-up, imports paid once):
+    exit code, stdout, stderr. For checks of what the CLI prints or refuses, not of the process itself."""
+    from vae_cluster import cli
+
+    capsys.readouterr()
+    try:
+        code = cli.main(list(args))
+    except SystemExit as err:  # the CLI exits on errors
+        code = err.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
     """Generated synthetic data shared by the session's runs."""
     return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, data_dir) -> Path:
+    """One real tiny run with every figure (model and raw) and its report, shared by the tests that only read
+    its folder (test_cli, test_plots, test_browser copies it). At <mktemp>/sweep/0, the depth of any copy."""
+    root = tmp_path_factory.mktemp("tiny")
+    run_dir = root / "sweep" / "0"
+    run_cli("run", *TINY, "plots.methods=[model,raw]", f"paths.data_dir={data_dir}", f"paths.cache_dir={root}/cache",
+            f"hydra.run.dir={run_dir}")
+    return run_dir
 
 
 @pytest.fixture(scope="module")

@@ -163,8 +163,9 @@ def test_a_toy_of_each_kind_runs_from_a_plugin_folder(tmp_path):
     os.environ["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{env_path}" if env_path else str(tmp_path)
     try:
         run_cli("run", f"hydra.searchpath=[file://{tmp_path}/conf]", "data=toy", "features=toy", "model=toy",
-                "cluster=toy", "trainer=fast", "plots=none", "eval.targets=[genre]", "eval.n_permutations=5",
-                "baselines.ae=false", f"hydra.run.dir={tmp_path}/run", f"paths.cache_dir={tmp_path}/cache")
+                "cluster=toy", "trainer=fast", "plots=none", "plots.projection=pca", "eval.targets=[genre]",
+                "eval.n_permutations=5", "baselines.ae=false", f"hydra.run.dir={tmp_path}/run",
+                f"paths.cache_dir={tmp_path}/cache")
     finally:
         os.environ["PYTHONPATH"] = env_path
     m = pd.read_csv(tmp_path / "run" / "metrics.csv")

@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlparse
 import pandas as pd
 import pytest
 
-from conftest import TINY, run_cli
+from conftest import run_cli
 
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -38,11 +38,11 @@ def browser(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def sweep(tmp_path_factory, data_dir):
-    """A real tiny run (its report) and `vae-cluster report` over its folder (the leaderboard)."""
+def sweep(tmp_path_factory, tiny_run):
+    """A copy of the session's real tiny run (its report; at the same depth, so relative audio links hold) and
+    `vae-cluster report` over its folder (the leaderboard)."""
     tmp = tmp_path_factory.mktemp("browser")
-    run_cli("run", *TINY, "plots.kinds=[latent,training]", "baselines.ae=false", f"paths.data_dir={data_dir}",
-            f"paths.cache_dir={tmp}/cache", f"hydra.run.dir={tmp}/sweep/0", timeout=600)
+    shutil.copytree(tiny_run, tmp / "sweep" / "0")
     run_cli("report", str(tmp / "sweep"))
     return tmp / "sweep"
 

@@ -4,7 +4,7 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import TINY, run_cli
+from conftest import run_cli
 
 
 def test_help_lists_subcommands():
@@ -14,9 +14,8 @@ def test_help_lists_subcommands():
 
 
 @pytest.mark.slow
-def test_tiny_run_writes_every_output(tmp_path, data_dir):
-    run_dir = tmp_path / "run"
-    run_cli("run", *TINY, f"paths.data_dir={data_dir}", f"paths.cache_dir={tmp_path}/cache", f"hydra.run.dir={run_dir}")
+def test_tiny_run_writes_every_output(tiny_run):
+    run_dir = tiny_run
     for name in ("metrics.csv", "run.json", "assignments.csv", "history.csv", "skipped.csv", ".hydra/config.yaml"):
         assert (run_dir / name).exists(), name
     pngs = list((run_dir / "plots").glob("*.png"))
@@ -33,16 +32,6 @@ def test_tiny_run_writes_every_output(tmp_path, data_dir):
         assert key in info, key
     assert info["device"] == "cpu" or info["device"].startswith("cuda")
     assert info["packages"]["torch"]
-
-
-@pytest.mark.slow
-def test_two_job_multirun(tmp_path, data_dir):
-    sweep = tmp_path / "sweep"
-    run_cli("run", "-m", *TINY, f"paths.data_dir={data_dir}", f"paths.cache_dir={tmp_path}/cache",
-            "seed=0,1", f"hydra.sweep.dir={sweep}", "plots=none")
-    for job in ("0", "1"):
-        assert (sweep / job / "metrics.csv").exists()
-        assert json.loads((sweep / job / "run.json").read_text())["seed"] == int(job)
 
 
 def test_cfg_job_prints_config():

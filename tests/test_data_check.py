@@ -5,7 +5,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from conftest import run_cli, shared_data
+from conftest import run_cli, run_in_process, shared_data
 from test_data_helpers import write_wav
 
 
@@ -43,8 +43,8 @@ def test_check_reports_bad_and_duplicate_files(damaged_gtzan, tmp_path):
 @pytest.mark.realdata
 def test_run_on_damaged_copy_skips_and_lists_both(damaged_gtzan, tmp_path):
     run_dir = tmp_path / "run"
-    run_cli("run", "data=gtzan", f"data.root={damaged_gtzan}", "trainer=fast", "plots=none", "baselines.ae=false",
-            "eval.n_permutations=5", "eval.split=all", "features.progress=false",
+    run_cli("run", "data=gtzan", f"data.root={damaged_gtzan}", "trainer=fast", "plots=none", "plots.projection=pca",
+            "baselines.ae=false", "eval.n_permutations=5", "eval.split=all", "features.progress=false",
             f"paths.cache_dir={tmp_path}/cache", f"hydra.run.dir={run_dir}")
     skipped = pd.read_csv(run_dir / "skipped.csv")
     assert sorted(skipped["id"]) == ["blues.00003", "metal.00004"]
@@ -56,20 +56,21 @@ def test_run_on_damaged_copy_skips_and_lists_both(damaged_gtzan, tmp_path):
     assert dup["song_id"].nunique() == 1                      # the exact repeat shares its song id
 
 
-def test_check_songs_folder_lists_missing_and_unused(tmp_path):
+def test_check_songs_folder_lists_missing_and_unused(tmp_path, capsys):
     for name in ("a.wav", "b.wav", "extra.wav"):
         write_wav(tmp_path / name, 1.0)
     (tmp_path / "metadata.csv").write_text("filename,language,genre\na.wav,en,pop\nb.wav,bn,folk\ngone.wav,bn,folk\n")
-    proc = run_cli("check", "data=songs", f"data.root={tmp_path}")
-    assert "missing (referenced but not on disk): 1" in proc.stdout and "gone.wav" in proc.stdout
-    assert "not used by any item (not listed, or left out by options): 1" in proc.stdout and "extra.wav" in proc.stdout
-    assert "per language (2)" in proc.stdout
+    code, out, _ = run_in_process("check", "data=songs", f"data.root={tmp_path}", capsys=capsys)
+    assert code == 0
+    assert "missing (referenced but not on disk): 1" in out and "gone.wav" in out
+    assert "not used by any item (not listed, or left out by options): 1" in out and "extra.wav" in out
+    assert "per language (2)" in out
 
 
-def test_check_user_errors_are_one_line(tmp_path):
-    proc = run_cli("check", "data=gtzan", f"data.root={tmp_path / 'nowhere'}", check=False)
+def test_check_user_errors_are_one_line(tmp_path, capsys):
+    proc = run_cli("check", "data=gtzan", f"data.root={tmp_path / 'nowhere'}", check=False)  # the real process
     assert proc.returncode == 2 and "data.root=" in proc.stderr and "Traceback" not in proc.stderr
-    proc = run_cli("check", "data=nope", check=False)
-    assert proc.returncode == 2 and "unknown data option 'nope'" in proc.stderr
-    proc = run_cli("check", "data=gtzan", check=False)
-    assert proc.returncode == 2 and "data.root" in proc.stderr and "Traceback" not in proc.stderr
+    code, _, err = run_in_process("check", "data=nope", capsys=capsys)
+    assert code == 2 and "unknown data option 'nope'" in err
+    code, _, err = run_in_process("check", "data=gtzan", capsys=capsys)
+    assert code == 2 and "data.root" in err and "Traceback" not in err

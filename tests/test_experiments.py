@@ -102,10 +102,12 @@ def test_unknown_experiment_or_arm_is_one_line(args, expect):
     assert proc.returncode == 2 and expect in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_experiment_sweep_is_what_multirun_launches():
+def test_experiment_sweep_is_what_multirun_launches(capsys):
     """`--cfg hydra` shows the sweep that `-m` runs: the arms, the clusterers and the seeds."""
-    from conftest import run_cli
+    from conftest import run_in_process
 
-    out = run_cli("run", "experiment=paper2_mel_windows", "data.root=/some/path", "--cfg", "hydra").stdout
+    code, out, _ = run_in_process("run", "experiment=paper2_mel_windows", "data.root=/some/path", "--cfg", "hydra",
+                                  capsys=capsys)
+    assert code == 0
     assert "+experiment/paper2: vae,conv_vae,beta_vae,cvae_language,cvae_genre,vade,multimodal" in out
     assert "cluster: kmeans,agglomerative,gmm" in out and "seed: 0,1,2" in out

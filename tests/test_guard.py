@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY, run_cli
+from conftest import TINY, run_cli, run_in_process
 
 BOOM = '''
     from vae_cluster.models.vae import VAE
@@ -97,8 +97,8 @@ def test_ctrl_c_is_one_line_and_the_run_says_interrupted(tmp_path, data_dir):
     ("cluster.n_clusters=1", "cluster.n_clusters=1 must be"),
     ("hydra.run.dir=/proc/x", "cannot create folders under '/proc'"),
 ])
-def test_bad_values_fail_before_any_data_is_loaded(tmp_path, override, message):
+def test_bad_values_fail_before_any_data_is_loaded(tmp_path, override, message, capsys):
     t0 = time.time()
-    proc = run_cli("run", override, f"paths.data_dir={tmp_path}/never", check=False)
-    assert proc.returncode == 2 and message in one_line(proc.stderr)
+    code, _, err = run_in_process("run", override, f"paths.data_dir={tmp_path}/never", capsys=capsys)
+    assert code == 2 and message in one_line(err)
     assert not (tmp_path / "never").exists() and time.time() - t0 < 60

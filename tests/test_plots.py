@@ -7,7 +7,6 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import TINY, run_cli
 from vae_cluster.models.base import BaseVAE
 from vae_cluster.pipeline import Representation, RunArtifacts
 from vae_cluster.plots.plotter import KINDS, Plotter
@@ -162,11 +161,10 @@ def test_bad_options_are_user_errors():
 
 
 @pytest.mark.slow
-def test_tiny_run_writes_every_plot_and_report(tmp_path, data_dir):
-    """End to end: a tiny run writes every figure (non-empty), report.md and a self-contained report.html."""
-    run_dir = tmp_path / "run"
-    run_cli("run", *TINY, f"paths.data_dir={data_dir}", f"paths.cache_dir={tmp_path}/cache", f"hydra.run.dir={run_dir}",
-            "plots.methods=[model,raw]")
+def test_tiny_run_writes_every_plot_and_report(tiny_run):
+    """End to end: a tiny run (plots.methods=[model,raw]) writes every figure (non-empty), report.md and a
+    self-contained report.html."""
+    run_dir = tiny_run
     for m in ("vae", "raw"):
         for pattern in EXPECTED:
             p = run_dir / "plots" / pattern.format(m=m)

@@ -182,6 +182,8 @@ def test_run_report_from_fake_folder(tmp_path):
 @pytest.mark.slow
 def test_real_tiny_sweep_2_models_2_clusterers_2_seeds(tmp_path, data_dir):
     """A real sweep: the leaderboard the sweep callback writes agrees with runs.csv, cell by cell."""
+    from omegaconf import OmegaConf
+
     from conftest import TINY
 
     sweep = tmp_path / "sweep"
@@ -190,6 +192,10 @@ def test_real_tiny_sweep_2_models_2_clusterers_2_seeds(tmp_path, data_dir):
             f"hydra.sweep.dir={sweep}", timeout=900)
     runs = pd.read_csv(sweep / "runs.csv")
     assert runs["run_dir"].nunique() == 8 and set(runs["status"]) == {"complete"}
+    for job in map(str, range(8)):  # each job ran with its own seed override (test_cli's two-job multirun)
+        seed = next(o for o in OmegaConf.load(sweep / job / ".hydra" / "overrides.yaml") if o.startswith("seed="))
+        assert (sweep / job / "metrics.csv").exists()
+        assert json.loads((sweep / job / "run.json").read_text())["seed"] == int(seed.split("=")[1])
     lb = pd.read_csv(sweep / "leaderboard.csv")
     for model in ("vae", "ae"):
         for cluster in ("kmeans", "agglomerative"):

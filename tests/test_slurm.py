@@ -34,9 +34,9 @@ def slurm():
 def test_four_job_sweep_through_slurm(slurm, tmp_path, data_dir):
     sweep = tmp_path / "sweep"
     proc = run_cli("run", "-m", "hydra/launcher=slurm_cpu", "hydra.launcher.timeout_min=20", "model=vae,ae",
-                   "seed=0,1", "trainer=fast", "plots=none", "data.songs_per_class=6", "eval.n_permutations=5",
-                   "features.progress=false", f"paths.data_dir={data_dir}", f"paths.cache_dir={tmp_path}/cache",
-                   f"hydra.sweep.dir={sweep}", cwd=tmp_path, timeout=1500)
+                   "seed=0,1", "trainer=fast", "plots=none", "plots.projection=pca", "data.songs_per_class=6",
+                   "eval.n_permutations=5", "features.progress=false", f"paths.data_dir={data_dir}",
+                   f"paths.cache_dir={tmp_path}/cache", f"hydra.sweep.dir={sweep}", cwd=tmp_path, timeout=1500)
     assert f"sweep {sweep}: 4 complete" in proc.stderr
     assert (sweep / "leaderboard.md").exists() and (sweep / "leaderboard.csv").exists()
     runs = {}

@@ -4,24 +4,24 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import TINY, run_cli
+from conftest import TINY, run_cli, run_in_process
 
 
 @pytest.mark.parametrize("launcher,target", [("joblib", "JoblibLauncher"), ("parallel", "JoblibLauncher"),
                                              ("submitit_local", "LocalLauncher"), ("local", "LocalLauncher"),
                                              ("submitit_slurm", "SlurmLauncher"), ("slurm_gpu", "SlurmLauncher"),
                                              ("slurm_cpu", "SlurmLauncher")])
-def test_launcher_overrides_pass_validation(launcher, target):
+def test_launcher_overrides_pass_validation(launcher, target, capsys):
     setting = "n_jobs: 3" if target == "JoblibLauncher" else "timeout_min: 30"
     override = "hydra.launcher." + setting.replace(": ", "=")
-    out = run_cli("run", f"hydra/launcher={launcher}", override, "--cfg", "hydra").stdout
-    assert target in out and setting in out
+    code, out, _ = run_in_process("run", f"hydra/launcher={launcher}", override, "--cfg", "hydra", capsys=capsys)
+    assert code == 0 and target in out and setting in out
 
 
-def test_slurm_preset_settings():
-    out = run_cli("run", "hydra/launcher=slurm_gpu", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=2",
-                  "--cfg", "hydra").stdout
-    assert "partition: gpu" in out and "gpus_per_node: 2" in out and "array_parallelism:" in out
+def test_slurm_preset_settings(capsys):
+    code, out, _ = run_in_process("run", "hydra/launcher=slurm_gpu", "hydra.launcher.partition=gpu",
+                                  "hydra.launcher.gpus_per_node=2", "--cfg", "hydra", capsys=capsys)
+    assert code == 0 and "partition: gpu" in out and "gpus_per_node: 2" in out and "array_parallelism:" in out
 
 
 def test_unknown_launcher_is_one_line():

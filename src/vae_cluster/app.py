@@ -99,11 +99,13 @@ def run_app(args: list[str], conf: Path) -> int:
 
     sys.argv = ["vae-cluster run", *args]
     _RAISE.clear()
+    from vae_cluster.report.callbacks import SWEEP_FAILED  # failures seen by the sweep callback (any launcher)
+
+    _FAILED.clear()  # this call's failures only (tests and notebooks call it more than once per process)
+    SWEEP_FAILED.clear()
     task()
     if _RAISE:
         raise _RAISE.pop()
-    from vae_cluster.report.callbacks import SWEEP_FAILED  # failures seen by the sweep callback (any launcher)
-
     n_failed = max(len(_FAILED), len(SWEEP_FAILED))
     if n_failed and not informational:
         raise InternalError(f"{n_failed} sweep job(s) failed; see error.txt in their folders")
