@@ -166,11 +166,10 @@ def test_model_cache_round_trip_and_checkpoint_removal(tmp_path):
 
 
 def test_reused_job_takes_map_and_disentanglement_from_the_result_cache(folders, tmp_path, monkeypatch):
-    """A second job on the same model reuses the 2-D map and the disentanglement scores: its files equal the
-    fresh run's even when UMAP and the scores could not be computed again (they would differ or fail)."""
-    import umap
-
+    """A second job on the same model reuses the 2-D map and the disentanglement scores: it computes and stores
+    none of them again, and its files equal the fresh run's."""
     from vae_cluster.evaluation import disentanglement
+    from vae_cluster.utils.result_cache import ResultCache
 
     root, run = folders
     assert list((root / "cache" / "models" / "results" / "project_2d").glob("*.json"))
@@ -178,15 +177,17 @@ def test_reused_job_takes_map_and_disentanglement_from_the_result_cache(folders,
     def refuse(*args, **kwargs):
         raise AssertionError("recomputed although cached")
 
-    monkeypatch.setattr(umap, "UMAP", refuse)  # project_2d would fall back to PCA: another map
+    stored, store = [], ResultCache.store
+    monkeypatch.setattr(ResultCache, "store", lambda self, path, value: (stored.append(path), store(self, path, value)))
     monkeypatch.setattr(disentanglement, "mig", refuse)
     again = tmp_path / "again"
     assert vc("run", *COMMON, "cluster=gmm", f"data.root={root / 'A'}", f"paths.cache_dir={root / 'cache'}",
               f"hydra.run.dir={again}") == 0
+    assert stored == []  # every map, score and share came from the cache
     m1, m2 = (pd.read_csv(d / "map.csv")[["id", "map_x", "map_y"]] for d in (run, again))  # clusters differ
     pd.testing.assert_frame_equal(m1, m2, check_exact=True)
     j1, j2 = (json.loads((d / "map.json").read_text()) for d in (run, again))
-    assert j1["projection"] == j2["projection"] == "UMAP"
+    assert j1["projection"] == j2["projection"]
     assert (again / "disentanglement.csv").read_bytes() == (run / "disentanglement.csv").read_bytes()
     d1, d2 = (json.loads((d / "diagnostics.json").read_text()) for d in (run, again))
     assert d1 == d2 and d1["disentanglement"] and "active_units" in d1
