@@ -190,7 +190,7 @@ def cache_dir(tmp_path_factory):
 
 def tiny(cache_dir, data_dir, run_dir, *extra):
     return ["run", "data.songs_per_class=6", "trainer=fast", "trainer.cpu_threads=1", "eval.n_permutations=5",
-            "eval.split=all", "features.progress=false", "plots=none", "baselines.ae=false",
+            "eval.split=all", "features.progress=false", "plots=none", "plots.projection=pca", "baselines.ae=false",
             f"paths.data_dir={data_dir}", f"paths.cache_dir={cache_dir}", f"hydra.run.dir={run_dir}", *extra]
 
 
