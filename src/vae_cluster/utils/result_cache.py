@@ -10,7 +10,6 @@ JSON (arrays with dtype and shape; floats round-trip exactly); writes are atomic
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata as md
 import json
 import logging
 import os
@@ -19,6 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from vae_cluster.utils.runinfo import package_versions
 
 log = logging.getLogger(__name__)
 VERSION = 1
@@ -61,13 +62,7 @@ def source_digest(module: str) -> str:
 
 @lru_cache(maxsize=1)
 def library_versions() -> dict:
-    out = {}
-    for name in LIBRARIES:
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            out[name] = None
-    return out
+    return package_versions(LIBRARIES)
 
 
 def encode(value):

@@ -27,9 +27,10 @@ def git_sha(path: Path | None = None) -> str | None:
         return None
 
 
-def package_versions() -> dict[str, str | None]:
+def package_versions(names=PACKAGES) -> dict[str, str | None]:
+    """{distribution name: installed version, or None when it is not installed}."""
     out = {}
-    for name in PACKAGES:
+    for name in names:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
