@@ -35,11 +35,11 @@ from vae_cluster.plots.k_selection import plot_k_curve
 from vae_cluster.report.assignments import assignments_table
 from vae_cluster.report.headline import headline, headline_text, protocol_name
 from vae_cluster.training.checkpoint import remove_checkpoint
-from vae_cluster.training.model_cache import array_digest, fit_or_reuse, model_cache_for, training_key
+from vae_cluster.training.model_cache import fit_or_reuse, model_cache_for, training_key
 from vae_cluster.utils.errors import UserError
 from vae_cluster.utils.identity import comparable
 from vae_cluster.utils.hashing import text_digest
-from vae_cluster.utils.result_cache import ResultCache, cached_call
+from vae_cluster.utils.result_cache import ResultCache, array_digest, cached_call
 from vae_cluster.utils.runinfo import environment, metrics_fingerprint, write_json
 from vae_cluster.utils.seeding import seed_everything
 
@@ -187,11 +187,11 @@ def result_cache_for(cfg) -> ResultCache | None:
     return None if cache is None else ResultCache(cache.root / "results")
 
 
-def write_factor_scores(out_dir: Path, diag: dict, reps: dict, model_name: str, eval_items, evaluator, X_ev,
-                        blocks, seed: int, results: ResultCache | None = None) -> None:
+def add_factor_scores(out_dir: Path, diag: dict, reps: dict, model_name: str, eval_items, evaluator, X_ev,
+                      blocks, seed: int, results: ResultCache | None = None) -> None:
     """Disentanglement (MIG, DCI) of the model's latents and the raw/PCA baselines against every scorable
     label, and for hybrid features the share of the latent each input block explains: added to `diag`
-    (written as diagnostics.json) and disentanglement.csv. Scores come from `results` when a job of the
+    (the caller writes it as diagnostics.json) and written to disentanglement.csv. Scores come from `results` when a job of the
     same sweep computed them on the same representation."""
     factors = {t: eval_items[t].fillna("").astype(str).to_numpy()
                for t in scorable_targets(eval_items, evaluator.targets)}
@@ -206,7 +206,6 @@ def write_factor_scores(out_dir: Path, diag: dict, reps: dict, model_name: str, 
         parts = {b: flat[:, a:e] for b, (a, e) in blocks.items()}
         diag["modality_share"] = {m: cached_call(results, modality_share, r.Z, parts, seed) for m, r in reps.items()
                                   if m == model_name or m.startswith(f"{model_name}:")}
-    write_json(out_dir / "diagnostics.json", diag)
     if rows:
         pd.DataFrame(rows).to_csv(out_dir / "disentanglement.csv", index=False)
 
@@ -265,10 +264,9 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
     eval_items = items[ev].reset_index(drop=True)
     fold.out_dir.mkdir(parents=True, exist_ok=True)
     if evaluator.disentanglement:  # scored against the known factors (labels for scoring only)
-        write_factor_scores(fold.out_dir, diag, reps, model_name, eval_items, evaluator, X[ev], feats.blocks,
-                            cfg.seed, result_cache_for(cfg))
-    else:
-        write_json(fold.out_dir / "diagnostics.json", diag)
+        add_factor_scores(fold.out_dir, diag, reps, model_name, eval_items, evaluator, X[ev], feats.blocks,
+                          cfg.seed, result_cache_for(cfg))
+    write_json(fold.out_dir / "diagnostics.json", diag)
     rows, k_choices = [], []
     done: dict[str, Representation] = {}
     for method, rep in reps.items():

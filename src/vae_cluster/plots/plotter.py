@@ -17,10 +17,10 @@ from vae_cluster.plots.correlation import latent_correlation
 from vae_cluster.plots.dendrogram import centroid_dendrograms
 from vae_cluster.plots.distributions import confusion, stacked_bars
 from vae_cluster.plots.latent import PROJECTIONS, project_2d, scatter_panels
-from vae_cluster.utils.result_cache import cached_call
 from vae_cluster.plots.recon import held_out, pick_items, plot_reconstructions, reconstruct
 from vae_cluster.plots.training import training_curves
 from vae_cluster.utils.errors import UserError
+from vae_cluster.utils.result_cache import cached_call
 
 log = logging.getLogger(__name__)
 

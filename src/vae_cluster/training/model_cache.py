@@ -28,7 +28,6 @@ import torch
 from filelock import FileLock
 
 from vae_cluster.utils.identity import comparable, config_digest
-from vae_cluster.utils.result_cache import array_digest  # noqa: F401 - the training inputs' digest
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ def code_version() -> str:
 
 def training_key(cfg, model_cfg=None, inputs: str | None = None) -> dict:
     """Key parts of one training: `cfg` the run's composed config, `model_cfg` another model's config (the AE
-    baseline: e.g. {"baseline": "ae", "latent_dim": 16}), `inputs` an `array_digest` of the training arrays."""
+    baseline: e.g. {"baseline": "ae", "latent_dim": 16}), `inputs` a `utils.result_cache.array_digest` of the training arrays."""
     from omegaconf import OmegaConf
 
     c = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
