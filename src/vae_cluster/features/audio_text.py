@@ -37,7 +37,8 @@ class AudioText(AudioFeatureSet):
 
     def __init__(self, text_encoder: str = "minilm", tempo_bpm: tuple = (90.0, 130.0), tuning: float | None = None,
                  template: str = TEMPLATE, words: dict | None = None, fit_on: str = "all",
-                 encoder_batch_size: int = 32, e5_prefix: str = "query", svd_components: int = 128, **kw):
+                 encoder_batch_size: int = 32, e5_prefix: str = "query", e5_engine: str = "torch",
+                 svd_components: int = 128, **kw):
         super().__init__(**kw)
         if fit_on not in ("all", "train"):
             raise UserError(f"features.fit_on must be 'all' or 'train', got '{fit_on}'")
@@ -58,7 +59,8 @@ class AudioText(AudioFeatureSet):
                             f"audio_text must describe audio only")
         self.text_encoder, self.tempo_bpm, self.tuning = text_encoder, (lo, hi), tuning
         self.template, self.fit_on = template, fit_on
-        self.encoder_opts = dict(batch_size=encoder_batch_size, e5_prefix=e5_prefix, svd_components=svd_components)
+        self.encoder_opts = dict(batch_size=encoder_batch_size, e5_prefix=e5_prefix, e5_engine=e5_engine,
+                                 svd_components=svd_components)
 
     def params(self) -> dict:
         return {"descriptors": list(DESCRIPTORS), "tuning": self.tuning}

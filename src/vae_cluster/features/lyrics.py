@@ -25,7 +25,8 @@ class Lyrics(FeatureExtractor):
 
     def __init__(self, text_encoder: str = "e5_multilingual", missing: str = "drop", chunk_tokens: int = 256,
                  pool: str = "mean", strip_tags: bool = True, min_chars: int = 1, encoder_batch_size: int = 32,
-                 e5_prefix: str = "query", svd_components: int = 128, encoder_token_budget: int = 8192,
+                 e5_prefix: str = "query", e5_engine: str = "torch", svd_components: int = 128,
+                 encoder_token_budget: int = 8192,
                  encoder_threads: int | None = None, **kw):
         super().__init__(**kw)
         if missing not in ("drop", "zero"):
@@ -34,7 +35,8 @@ class Lyrics(FeatureExtractor):
             raise UserError(f"features.chunk_tokens must be >= 16, got {chunk_tokens}")
         self.text_encoder, self.missing, self.chunk_tokens, self.pool = text_encoder, missing, int(chunk_tokens), pool
         self.strip_tags, self.min_chars = bool(strip_tags), int(min_chars)
-        self.encoder_opts = dict(batch_size=encoder_batch_size, e5_prefix=e5_prefix, svd_components=svd_components)
+        self.encoder_opts = dict(batch_size=encoder_batch_size, e5_prefix=e5_prefix, e5_engine=e5_engine,
+                                 svd_components=svd_components)
         if int(encoder_token_budget) < 16:
             raise UserError(f"features.encoder_token_budget must be >= 16, got {encoder_token_budget}")
         self.token_budget, self.threads = int(encoder_token_budget), encoder_threads
