@@ -60,6 +60,17 @@ def test_prediction_strength_finds_the_true_k(k, seed):
     assert all(0 <= v <= 1 for v in curve.values())
 
 
+def test_weak_structure_is_flagged_in_the_note(blobs):
+    """When no k reaches the threshold (isotropic noise), the strongest k is taken and the note says so."""
+    noise = np.random.default_rng(0).normal(size=(240, 8))
+    est = KMeansClusterer("auto", n_init=2, k_range=[3, 6]).fit(noise)
+    assert max(est.k_curve_.values()) < k_select.PS_THRESHOLD
+    assert est.k_chosen_ == max(est.k_curve_, key=est.k_curve_.get)
+    assert "no k reached prediction strength 0.8" in est.note_
+    X, _ = blobs
+    assert "no k reached" not in KMeansClusterer("auto", n_init=2, k_range=[2, 6]).fit(X).note_
+
+
 def test_prediction_strength_of_one_split():
     test = np.array([0, 0, 0, 1, 1, 1])
     assert k_select.pair_agreement(test, np.array([5, 5, 5, 2, 2, 2])) == 1.0  # label names do not matter

@@ -146,7 +146,11 @@ class BaseClusterer(BaseEstimator, ClusterMixin):
             chosen = k_select.best(curve, lower_is_better=criterion in k_select.LOWER_IS_BETTER)
         self.estimator_, self.labels_ = fits[chosen]
         self.k_chosen_, self.k_criterion_, self.k_curve_ = chosen, criterion, curve
-        return f"k={chosen} chosen by {criterion} over {ks[0]}..{ks[-1]}"
+        note = f"k={chosen} chosen by {criterion} over {ks[0]}..{ks[-1]}"
+        if criterion == "prediction_strength" and not curve[chosen] >= k_select.PS_THRESHOLD:
+            note += (f" (no k reached prediction strength {k_select.PS_THRESHOLD}: weak cluster structure, "
+                     f"the strongest k ({curve[chosen]:.2f}) taken)")
+        return note
 
     def _fit_part(self, k: int, A):
         """A fresh copy fitted on part A of the items with k clusters: (its labels, how new points join)."""
