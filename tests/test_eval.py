@@ -227,3 +227,22 @@ def test_vade_rows_use_the_models_own_clusters_in_its_latent(data):
     assert np.array_equal(assign["genre"], assign["language"])          # one K for every target
     rows, _ = ev(shuffled_control=False).evaluate("raw", "raw", X, items, clus, full=X, full_space="raw")
     assert "fallback: GaussianMixture" in by(rows, "language")["note"] and by(rows, "language")["k"] == 2
+
+
+def test_tables_with_no_scored_value_at_all():
+    """model=cvae baselines=none: every row of the conditioned label is unscored, so whole metric columns
+    are empty (read back from metrics.csv as all-NaN floats); the tables say so instead of crashing."""
+    import io
+
+    from vae_cluster.evaluation.guards import banner_lines
+    from vae_cluster.evaluation.tables import leading_number, metrics_markdown
+
+    csv = ("model,cluster,protocol,method,space,target,level,k,n_items,nmi,ari,chance_nmi,p_nmi,note\n"
+           "cvae,kmeans,all,cvae,latent,genre,clip,4,,,,,,not scored: the model/features were given 'genre'\n"
+           "cvae,kmeans,all,cvae,latent,genre,song,4,,,,,,not scored: the model/features were given 'genre'\n")
+    metrics = pd.read_csv(io.StringIO(csv))
+    assert metrics["nmi"].isna().all() and metrics["nmi"].dtype.kind == "f"
+    text = metrics_markdown(metrics)
+    assert "not scored: the model/features were given 'genre'" in text and "## Summary" not in text
+    assert banner_lines(metrics.drop(columns="note").assign(note=np.nan)) == []
+    assert leading_number(pd.Series(["0.41 ± 0.02", np.nan, "", 0.5])).tolist()[::3] == [0.41, 0.5]

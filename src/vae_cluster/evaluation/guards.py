@@ -86,8 +86,8 @@ def banner_lines(metrics: pd.DataFrame) -> list[str]:
         out += ["> **Warning: small sample.** These scores can be high by chance alone: compare AMI "
                 "(chance-corrected) and p-values, not NMI, and prefer eval.protocol=all or cv to score more items.",
                 ">", *(f"> - **{code}** ({TEXT.get(code, code)}): {', '.join(where)}" for code, where in found.items())]
-    single = sorted(set(metrics.loc[metrics["note"].astype(str).str.startswith(SINGLE_CLASS), "target"])) \
-        if "note" in metrics else []
+    notes = metrics["note"].astype(object).fillna("").astype(str) if "note" in metrics else None
+    single = sorted(set(metrics.loc[notes.str.startswith(SINGLE_CLASS), "target"])) if notes is not None else []
     if single and out:
         out.append(">")
     out += [f"> **{t}**: a single class among the evaluated items: not clustered, not scored." for t in single]

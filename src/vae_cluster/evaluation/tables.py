@@ -59,6 +59,11 @@ def _fmt(col: str, v) -> str:
     return str(v).replace("|", "\\|").replace("\n", " ")
 
 
+def leading_number(col: pd.Series) -> pd.Series:
+    """The number a cell starts with ("0.41 ± 0.02" -> 0.41); NaN for empty cells (any dtype, all-NaN too)."""
+    return pd.to_numeric(col.map(lambda v: "" if pd.isna(v) else str(v).split(" ")[0]), errors="coerce")
+
+
 def _best(df: pd.DataFrame, col: str) -> set:
     """Index labels holding the best value of `col` (ties all bold)."""
     if col not in df or col not in HIGHER_IS_BETTER:
@@ -67,7 +72,7 @@ def _best(df: pd.DataFrame, col: str) -> set:
     groups = eligible.groupby("space") if col in INTERNAL else [("", eligible)]
     best = set()
     for _, g in groups:
-        vals = pd.to_numeric(g[col].astype(str).str.split(" ").str[0], errors="coerce").dropna()
+        vals = leading_number(g[col]).dropna()
         if len(vals) < 2 or vals.nunique() < 2:
             continue
         target = vals.max() if HIGHER_IS_BETTER[col] else vals.min()
@@ -94,7 +99,7 @@ def summary_lines(df: pd.DataFrame, metric: str = "nmi") -> list[str]:
         return []
     lines = []
     for (target, level), g in df.groupby(["target", "level"], sort=False):
-        key = pd.to_numeric(g[metric].astype(str).str.split(" ").str[0], errors="coerce")
+        key = leading_number(g[metric])
         g = g.assign(_key=key)[~g["_not_scored"] & key.notna()]
         if not len(g):
             continue
@@ -152,7 +157,7 @@ def metrics_markdown(metrics: pd.DataFrame, title: str = "Clustering metrics") -
     df = _fold_view(metrics.copy()).reset_index(drop=True)
     if "note" not in df:
         df["note"] = ""
-    df["note"] = df["note"].fillna("")
+    df["note"] = df["note"].astype(object).fillna("")
     df["_not_scored"] = df["note"].str.startswith("not scored")
     banner = banner_lines(df)
     df = df[~df["note"].str.startswith(SINGLE_CLASS)]
