@@ -151,11 +151,12 @@ class E5Torch:
         m = mask[..., None].to(x.dtype)
         return (x * m).sum(1) / m.sum(1)
 
-    def embed(self, texts: list[str], is_query: bool = True) -> np.ndarray:
+    def embed(self, texts: list[str], is_query: bool = True, batch: int = 32) -> np.ndarray:
         seqs, owner, weight = self.windows(self.content_ids(list(texts), is_query))
-        means = self.forward(seqs).double().cpu().numpy()
         out = np.zeros((len(texts), self.H))
-        np.add.at(out, owner, means * np.asarray(weight, np.float64)[:, None])
+        for a in range(0, len(seqs), batch):  # bounded memory however many windows a text has
+            means = self.forward(seqs[a:a + batch]).double().cpu().numpy()
+            np.add.at(out, owner[a:a + batch], means * np.asarray(weight[a:a + batch], np.float64)[:, None])
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out.astype(np.float32)
 
