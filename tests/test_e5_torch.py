@@ -35,8 +35,8 @@ def test_padding_does_not_change_an_embedding(engines):
     batch = torch_enc.encode(TEXTS)
     alone = np.stack([torch_enc.encode([t])[0] for t in TEXTS])
     np.testing.assert_allclose(batch, alone, atol=2e-5)
-    assert torch_enc.model.embed([]).shape == (0, 384)
-    np.testing.assert_allclose(torch_enc.model.embed(TEXTS, batch=3), batch, atol=2e-5)  # windows in slices
+    assert torch_enc.model.encode([]).shape == (0, 384)
+    np.testing.assert_allclose(torch_enc.model.encode(TEXTS, batch=3), batch, atol=2e-5)  # windows in slices
 
 
 def test_engine_is_part_of_the_cache_identity_and_checked():

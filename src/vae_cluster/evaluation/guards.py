@@ -78,6 +78,13 @@ def fired(metrics: pd.DataFrame) -> dict[str, list[str]]:
     return out
 
 
+def notes_of(metrics: pd.DataFrame) -> pd.Series:
+    """The `note` column as text ("" where empty or missing), whatever dtype metrics.csv was read with."""
+    if "note" not in metrics:
+        return pd.Series("", index=metrics.index, dtype=object)
+    return metrics["note"].astype(object).fillna("").astype(str)
+
+
 def banner_lines(metrics: pd.DataFrame) -> list[str]:
     """Markdown banner naming the guards that fired and the unscored single-class targets ([] when none)."""
     out = []
@@ -86,8 +93,7 @@ def banner_lines(metrics: pd.DataFrame) -> list[str]:
         out += ["> **Warning: small sample.** These scores can be high by chance alone: compare AMI "
                 "(chance-corrected) and p-values, not NMI, and prefer eval.protocol=all or cv to score more items.",
                 ">", *(f"> - **{code}** ({TEXT.get(code, code)}): {', '.join(where)}" for code, where in found.items())]
-    notes = metrics["note"].astype(object).fillna("").astype(str) if "note" in metrics else None
-    single = sorted(set(metrics.loc[notes.str.startswith(SINGLE_CLASS), "target"])) if notes is not None else []
+    single = sorted(set(metrics.loc[notes_of(metrics).str.startswith(SINGLE_CLASS), "target"]))
     if single and out:
         out.append(">")
     out += [f"> **{t}**: a single class among the evaluated items: not clustered, not scored." for t in single]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vae_cluster.evaluation.guards import SINGLE_CLASS, banner_lines
+from vae_cluster.evaluation.guards import SINGLE_CLASS, banner_lines, notes_of
 from vae_cluster.evaluation.metrics import EXTERNAL, HIGHER_IS_BETTER, INTERNAL
 
 #: (column, header) in display order; None header = same as the column
@@ -155,9 +155,7 @@ def _fold_view(df: pd.DataFrame) -> pd.DataFrame:
 
 def metrics_markdown(metrics: pd.DataFrame, title: str = "Clustering metrics") -> str:
     df = _fold_view(metrics.copy()).reset_index(drop=True)
-    if "note" not in df:
-        df["note"] = ""
-    df["note"] = df["note"].astype(object).fillna("")
+    df["note"] = notes_of(df)
     df["_not_scored"] = df["note"].str.startswith("not scored")
     banner = banner_lines(df)
     df = df[~df["note"].str.startswith(SINGLE_CLASS)]

