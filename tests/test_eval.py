@@ -36,7 +36,8 @@ def by(rows, target, level="clip"):
 
 def test_rows_per_target_and_level_with_chance(data):
     X, items = data
-    rows, assign = ev().evaluate("m", "latent", X, items, KMeansClusterer(n_init=2))
+    rows, clusters = ev().evaluate("m", "latent", X, items, KMeansClusterer(n_init=2))
+    assign = clusters["m"]
     keys = {(r["target"], r["level"]) for r in rows}
     assert keys == {("genre", "clip"), ("genre", "song"), ("language", "clip"), ("language", "song"),
                     ("genre_shuffled", "clip"), ("language_shuffled", "clip")}
@@ -70,7 +71,8 @@ def test_song_level_scores_voted_clusters(data):
 
 def test_fixed_k_is_used_for_every_target(data):
     X, items = data
-    rows, assign = ev(shuffled_control=False).evaluate("m", "latent", X, items, KMeansClusterer(3, n_init=2))
+    rows, clusters = ev(shuffled_control=False).evaluate("m", "latent", X, items, KMeansClusterer(3, n_init=2))
+    assign = clusters["m"]
     assert {r["k"] for r in rows} == {3} and {r["k_requested"] for r in rows} == {3}
     assert np.array_equal(assign["genre"], assign["language"])
 
@@ -94,7 +96,8 @@ def test_single_class_target_is_not_clustered_one_row_says_so(data):
     X, items = data
     items = items.assign(language="en")
     assert scorable_targets(items, ["genre", "language"]) == ["genre"]
-    rows, assign = ev().evaluate("m", "latent", X, items, KMeansClusterer(n_init=2))
+    rows, clusters = ev().evaluate("m", "latent", X, items, KMeansClusterer(n_init=2))
+    assign = clusters["m"]
     lang = [r for r in rows if r["target"].startswith("language")]
     assert len(lang) == 1 and lang[0]["note"].startswith("single class: not scored") and "'en'" in lang[0]["note"]
     assert "nmi" not in lang[0] and "k" not in lang[0] and set(assign) == {"genre"}
@@ -106,7 +109,8 @@ def test_items_without_the_label_are_not_scored(data):
     X, items = data
     items = items.copy()
     items.loc[:3, "genre"] = ""
-    rows, assign = ev(targets=["genre"]).evaluate("m", "latent", X, items, KMeansClusterer(n_init=2))
+    rows, clusters = ev(targets=["genre"]).evaluate("m", "latent", X, items, KMeansClusterer(n_init=2))
+    assign = clusters["m"]
     r = by(rows, "genre")
     assert r["n_items"] == 76 and "4 items without 'genre'" in r["note"] and len(assign["genre"]) == 80
 
@@ -220,11 +224,11 @@ def test_vade_rows_use_the_models_own_clusters_in_its_latent(data):
 
     own = (X[:, 0] > np.median(X[:, 0])).astype(int) + 2 * (X[:, 1] > np.median(X[:, 1]))
     clus = VaDEClusterer()
-    rows, assign = ev(shuffled_control=False).evaluate("vade", "latent+umap-2d", X[:, ::-1], items, clus,
+    rows, clusters = ev(shuffled_control=False).evaluate("vade", "latent+umap-2d", X[:, ::-1], items, clus,
                                                        full=X, full_space="latent", own_labels=own)
     g = by(rows, "genre")
     assert g["space"] == "latent" and "own clusters" in g["note"] and np.isnan(g["k_requested"] or np.nan)
-    assert np.array_equal(assign["genre"], assign["language"])          # one K for every target
+    assert np.array_equal(clusters["vade"]["genre"], clusters["vade"]["language"])  # one K for every target
     rows, _ = ev(shuffled_control=False).evaluate("raw", "raw", X, items, clus, full=X, full_space="raw")
     assert "fallback: GaussianMixture" in by(rows, "language")["note"] and by(rows, "language")["k"] == 2
 

@@ -120,7 +120,8 @@ def test_evaluator_scores_one_auto_fit_against_every_target(blobs, tmp_path):
                           "genre": np.array(list("abcd"))[g], "language": np.array(["en", "bn"])[np.arange(len(X)) % 2],
                           "artist": ""})
     ev = Evaluator(n_permutations=5, shuffled_control=False)
-    rows, assign = ev.evaluate("m", "latent", X, items, GMMClusterer("auto", n_init=1, k_criterion="bic"))
+    rows, clusters = ev.evaluate("m", "latent", X, items, GMMClusterer("auto", n_init=1, k_criterion="bic"))
+    assign = clusters["m"]
     assert {r["k_requested"] for r in rows} == {"auto"} and {r["k_criterion"] for r in rows} == {"bic"}
     assert {r["k"] for r in rows} == {4} and all("k=4 chosen by bic over 2..12" in r["note"] for r in rows)
     assert np.array_equal(assign["genre"], assign["language"])

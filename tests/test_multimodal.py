@@ -79,11 +79,12 @@ def test_song_without_lyrics_is_embedded_from_its_audio(cls):
     tr = trainer(3)
     tr.fit(model, X, None, C, None)
     Z = tr.embed(model, X, C)
-    views = tr.embed_views(model, X, C)
-    assert set(views) == {"audio", "text"} and views["audio"].shape == (48, 4)
+    views = tr.embed_facets(model, X, C)
+    assert list(views) == ["", "audio", "text"] and views["audio"].shape == (48, 4)
+    assert np.allclose(views[""], Z)  # the whole-latent facet is the model's embedding
     missing = C[:, 0] == 0
     assert np.allclose(Z[missing], views["audio"][missing], atol=1e-5)  # the audio-only posterior
-    assert np.allclose(views["text"][missing], 0)  # no text: the prior mean in the text row
+    assert np.isnan(views["text"][missing]).all() and np.isfinite(views["text"][~missing]).all()  # not placed
     with_zero_text = tr.embed(model, X, np.ones_like(C))  # the same songs as if their placeholder were text
     assert not np.allclose(Z[missing], with_zero_text[missing], atol=1e-3)
     assert not np.allclose(Z[~missing], views["audio"][~missing], atol=1e-3)  # the others use both
@@ -125,7 +126,7 @@ def test_mvae_experts_recover_genre_from_audio_and_language_from_lyrics(syntheti
     C = model.conditions(items)
     tr = trainer(40)
     tr.fit(model, X, None, C, None)
-    views = tr.embed_views(model, X, C)
+    views = tr.embed_facets(model, X, C)
     assert kmeans_nmi(views["audio"], items["genre"], 4) >= 0.8
     assert kmeans_nmi(views["text"], items["language"], 2) >= 0.8
 

@@ -36,7 +36,8 @@ FILES = {
     "features.yaml": "feature config (resolved): new items go through the same extractor",
     "data.yaml": "data config of the training run (resolved)",
     "scaler.npz": "input standardisation fitted on the training split: mean, scale (x - mean) / scale",
-    "reference.npz": "the clustered training items: ids, latent means (latents), cluster per target (labels.<target>)",
+    "reference.npz": "the clustered training items: ids, latent means of the bundle's facet (latents), cluster per "
+                     "target (labels.<target>)",
     "targets/": "per target: the reducer as a linear map (reduce.*) and the cluster assignment rule (assign.*)",
 }
 
@@ -57,11 +58,12 @@ def _savez(path: Path, arrays: dict) -> None:
 
 
 def save_bundle(out_dir, *, model, model_cfg, features_cfg, data_cfg, scaler: StandardScaler | None,
-                fitted: dict, label_names: dict, train_ids, train_latents) -> Path:
+                fitted: dict, label_names: dict, train_ids, train_latents, facet: str = "") -> Path:
     """Write `<out_dir>/bundle/` (atomically: a temporary folder renamed at the end).
 
-    `fitted`: target -> (fitted reducer, fitted clusterer) of the model's row, both fitted on
-    `train_latents` (the latent means of the clustered items `train_ids`). `label_names`: label -> classes.
+    `fitted`: target -> (fitted reducer, fitted clusterer) of the model's row for `facet` (its first facet; ""
+    = the whole latent), both fitted on `train_latents` (that facet's means of the clustered items `train_ids`).
+    `label_names`: label -> classes.
     """
     root = Path(out_dir) / "bundle"
     tmp = root.with_name("bundle.tmp")
@@ -100,6 +102,7 @@ def save_bundle(out_dir, *, model, model_cfg, features_cfg, data_cfg, scaler: St
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": {"vae_cluster": __version__, "torch": torch.__version__, "scikit-learn": sklearn.__version__,
                      "numpy": np.__version__, "python": sys.version.split()[0]},
+        "facet": facet,
         "model": {"class": f"{type(model).__module__}.{type(model).__qualname__}",
                   "input_shape": list(model.input_shape), "latent_dim": int(model.latent_dim),
                   "n_parameters": int(sum(p.numel() for p in model.parameters())),
@@ -149,10 +152,12 @@ class Bundle:
         return (self.scaler.transform(X) if self.scaler is not None else X).astype(np.float32)
 
     def embed(self, X: np.ndarray, C: np.ndarray | None = None) -> np.ndarray:
-        """Latent means of raw feature rows X (conditions C for conditional models)."""
+        """Posterior means of raw feature rows X (conditions C for conditional models) in the bundle's facet (the
+        model's first: its whole latent for most models)."""
         from vae_cluster.training.trainer import Trainer
 
-        return Trainer(device="cpu", progress=False).embed(self.model, self.prepare(X), C)
+        facets = Trainer(device="cpu", progress=False).embed_facets(self.model, self.prepare(X), C)
+        return facets[self.manifest.get("facet", "")]
 
     def assign(self, Z: np.ndarray, target: str) -> tuple[np.ndarray, np.ndarray]:
         """(cluster, score) per latent row for one target; score = distance or probability (see manifest)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +27,11 @@ from vae_cluster.data.base import LABELS
 from vae_cluster.data.splits import assign_splits, held_out_split, select
 from vae_cluster.evaluation.disentanglement import disentanglement_scores
 from vae_cluster.evaluation.evaluator import scorable_targets, tidy
+from vae_cluster.evaluation.facets import FacetClustering, distinct, facet_diagnostics
 from vae_cluster.evaluation.guards import banner_lines
 from vae_cluster.evaluation.modality import modality_share
 from vae_cluster.evaluation.tables import summarise_folds, write_metrics_md
-from vae_cluster.models.base import DataInfo
+from vae_cluster.models.base import MAX_FACETS, DataInfo
 from vae_cluster.plots.k_selection import plot_k_curve
 from vae_cluster.report.assignments import assignments_table
 from vae_cluster.report.headline import headline, headline_text, protocol_name
@@ -181,6 +182,86 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     return info
 
 
+def facet_method(model_name: str, facet: str) -> str:
+    """Row name of a model facet: the model's name for the whole latent (""), else `<model>:<facet>`."""
+    return model_name if facet == "" else f"{model_name}:{facet}"
+
+
+def check_facets(model, model_name: str, clusterer) -> None:
+    """At most MAX_FACETS facets, and a per-facet `cluster.n_clusters` names only facets the model has (before
+    training: a typo costs nothing)."""
+    names = tuple(model.facet_names())
+    if not 1 <= len(names) <= MAX_FACETS or len(set(names)) != len(names):
+        raise RuntimeError(f"{type(model).__name__} offers {list(names)}: a model has 1 to {MAX_FACETS} distinct facets")
+    keys = {f or model_name for f in names}
+    unknown = [k for k in clusterer.facet_keys() if k not in keys]
+    if unknown:
+        raise UserError(f"cluster.n_clusters.{unknown[0]}: {model_name} has no facet '{unknown[0]}' (its facets: "
+                        f"{', '.join(sorted(keys))})")
+
+
+def placed_rows(Z: np.ndarray) -> np.ndarray:
+    """True for the items a representation places (its NaN rows: items it does not place)."""
+    return np.isfinite(np.asarray(Z).reshape(len(Z), -1)).all(1)
+
+
+def reduce_placed(reducer, Z: np.ndarray) -> np.ndarray:
+    """Fit the reducer on the rows a representation places (NaN rows: not placed, kept NaN)."""
+    flat, placed = np.asarray(Z).reshape(len(Z), -1), placed_rows(Z)
+    if placed.all():
+        return reducer.fit_transform(Z)
+    R = np.asarray(reducer.fit_transform(flat[placed]), dtype=np.float64)
+    out = np.full((len(flat), R.shape[1]), np.nan)
+    out[placed] = R
+    return out
+
+
+def has_lyrics_of(items: pd.DataFrame) -> np.ndarray | None:
+    """1/0 per item when the features flagged songs without lyrics (lyrics block with missing=zero), else None."""
+    if "has_lyrics" not in items or items["has_lyrics"].isna().all():
+        return None
+    return pd.to_numeric(items["has_lyrics"], errors="coerce").fillna(1).astype(int).to_numpy()
+
+
+def masked_facets(model, trainer, X: np.ndarray, C, items: pd.DataFrame) -> dict[str, np.ndarray] | None:
+    """The facets of the evaluated items re-encoded with their lyrics masked (the model's text presence from
+    items without lyrics): how the model places a song that has no lyrics. None when the model cannot mask them."""
+    if C is None or "lyrics" not in items:
+        return None
+    C_masked = model.conditions(items.assign(lyrics=""))
+    if C_masked is None or np.array_equal(np.asarray(C_masked), np.asarray(C)):
+        return None
+    return trainer.embed_facets(model, X, C_masked)
+
+
+def facet_clusterings(methods: list[str], done: dict, reducers: dict, evaluator, masked) -> list[FacetClustering]:
+    """Every distinct clustering of the facet rows `methods` (model facets, and the named clusterings of a
+    clusterer that finds several), with what the label-free diagnostics need."""
+    out = []
+    for method in methods:
+        rep = done[method]
+        base = method if method in reducers else method.rsplit(":", 1)[0]  # `<facet>:<clustering>` rows
+        fitted, own = evaluator.fitted.get(method, {}), method == base
+        X = np.asarray(rep.Z, dtype=np.float64).reshape(len(rep.Z), -1)
+        X_masked = None
+        if own and masked is not None and base in masked:
+            Zm = masked[base]
+            placed = np.isfinite(Zm.reshape(len(Zm), -1)).all(1)
+            X_masked = np.full((len(Zm), X.shape[1]), np.nan)
+            if placed.any():
+                X_masked[placed] = reducers[base].transform(Zm[placed])
+        for targets, labels in distinct(rep.clusters):
+            est = fitted.get(targets[0]) if own else None
+            ok = np.isfinite(X).all(1)
+            fit = None if est is None else est.fit_part
+            stab = None
+            if est is not None and est.k_chosen_ is not None and est.k_curve_ and est.k_criterion_ == "prediction_strength":
+                stab = float(est.k_curve_.get(est.k_chosen_, np.nan))
+            assign = None if est is None else (lambda Z, e=est, A=X[ok]: e.assign(Z, A)[0])
+            out.append(FacetClustering(method, base, targets, labels, X, fit, assign, X_masked, stab))
+    return out
+
+
 def result_cache_for(cfg) -> ResultCache | None:
     """Representation-level results are cached beside the trained models (`<model cache>/results`)."""
     cache = model_cache_for(cfg)
@@ -196,16 +277,23 @@ def add_factor_scores(out_dir: Path, diag: dict, reps: dict, model_name: str, ev
     factors = {t: eval_items[t].fillna("").astype(str).to_numpy()
                for t in scorable_targets(eval_items, evaluator.targets)}
     rows = []
+    flat = X_ev.reshape(len(X_ev), -1)
     for method, rep in reps.items():
         if factors and (method == model_name or method.startswith(f"{model_name}:") or method in ("raw", "pca")):
-            scores = cached_call(results, disentanglement_scores, rep.Z, factors, seed)
-            rows.append({"method": method, "space": rep.space, **scores})
+            ok = placed_rows(rep.Z)  # a facet that does not place every item: scored on the ones it places
+            scores = cached_call(results, disentanglement_scores, rep.Z[ok], {t: f[ok] for t, f in factors.items()},
+                                 seed)
+            rows.append({"method": method, "space": rep.space, **scores,
+                         **({} if ok.all() else {"items": int(ok.sum()), "of": len(ok)})})
     diag["disentanglement"] = rows
     if len(blocks) > 1:
-        flat = X_ev.reshape(len(X_ev), -1)
-        parts = {b: flat[:, a:e] for b, (a, e) in blocks.items()}
-        diag["modality_share"] = {m: cached_call(results, modality_share, r.Z, parts, seed) for m, r in reps.items()
-                                  if m == model_name or m.startswith(f"{model_name}:")}
+        share = {}
+        for m, r in reps.items():
+            if m == model_name or m.startswith(f"{model_name}:"):
+                ok = placed_rows(r.Z)
+                share[m] = cached_call(results, modality_share, r.Z[ok],
+                                       {b: flat[ok, a:e] for b, (a, e) in blocks.items()}, seed)
+        diag["modality_share"] = share
     if rows:
         pd.DataFrame(rows).to_csv(out_dir / "disentanglement.csv", index=False)
 
@@ -224,6 +312,7 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
     # 3. model (conditional models get their label vectors; they are flagged and never scored on them)
     seed_everything(cfg.seed)
     model = instantiate(cfg.model, _partial_=True)(input_shape=X.shape[1:], data_info=data_info)
+    check_facets(model, model_name, clusterer)
     C = model.conditions(items)
     trainer = instantiate(cfg.trainer)
     trainer.on_epoch.append(tracker.log_epoch)
@@ -245,12 +334,12 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
     diag = trainer.diagnostics(model, X[held], None if C is None else C[held], split=held_name)
     uses_labels = tuple(dict.fromkeys(feats.uses_labels + tuple(model.uses_labels)))
 
-    # 4. representations of the evaluated items: the model's latents (and its extra views), then baselines
+    # 4. representations of the evaluated items: the model's facets (one: its latent means), then baselines
     C_ev = None if C is None else C[ev]
-    Z = trainer.embed(model, X[ev], C_ev)
-    reps = {model_name: Representation("latent", Z, uses_labels, model.cluster_assignments(Z))}
-    for view, Zv in trainer.embed_views(model, X[ev], C_ev).items():
-        reps[f"{model_name}:{view}"] = Representation(f"latent:{view}", Zv, uses_labels)
+    facets = trainer.embed_facets(model, X[ev], C_ev)
+    reps = {facet_method(model_name, f): Representation("latent" if f == "" else f"latent:{f}", Z, uses_labels,
+                                                        model.cluster_assignments(Z) if f == "" else None)
+            for f, Z in facets.items()}
     def fit_baseline(ae, ae_trainer):  # the AE baseline is cached like the model
         parts = training_key(cfg, {"baseline": "ae", "latent_dim": model.latent_dim}, array_digest(X[train], X[val]))
         if fit_or_reuse(cache, parts, ae, lambda: (ae_trainer.fit(ae, X[train], X[val]), ae_trainer.fit_info))[2]:
@@ -260,22 +349,25 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
                                     uses_labels=feats.uses_labels, fit_model=fit_baseline,
                                     make_trainer=lambda: instantiate(cfg.trainer, progress=False)))
 
-    # 5. reduce, cluster, score
+    # 5. reduce, cluster (each facet with its own k), score
     eval_items = items[ev].reset_index(drop=True)
     fold.out_dir.mkdir(parents=True, exist_ok=True)
     if evaluator.disentanglement:  # scored against the known factors (labels for scoring only)
         add_factor_scores(fold.out_dir, diag, reps, model_name, eval_items, evaluator, X[ev], feats.blocks,
                           cfg.seed, result_cache_for(cfg))
-    write_json(fold.out_dir / "diagnostics.json", diag)
     rows, k_choices = [], []
     done: dict[str, Representation] = {}
+    reducers: dict[str, object] = {}
+    keys = {facet_method(model_name, f): f or model_name for f in facets}  # the names per-facet k settings use
+    first = facet_method(model_name, next(iter(facets)))
     for method, rep in reps.items():
         red = clone(reducer)
-        Rr = red.fit_transform(rep.Z)
+        Rr = reduce_placed(red, rep.Z)
+        reducers[method] = red
         space = red.space_name(rep.space)
-        m_rows, clusters = evaluator.evaluate(method, space, Rr, eval_items, clusterer, rep.uses_labels,
-                                              full=rep.Z, full_space=rep.space, own_labels=rep.own_labels)
-        rows += [{**r, "fold": fold.name} for r in m_rows]
+        scored = evaluator.evaluate(method, space, Rr, eval_items, clusterer.for_facet(keys.get(method)),
+                                    rep.uses_labels, full=rep.Z, full_space=rep.space, own_labels=rep.own_labels)
+        rows += [{**r, "fold": fold.name} for r in scored.rows]
         if method in evaluator.k_selections:  # cluster.n_clusters=auto: the label-free curve
             sel = evaluator.k_selections.pop(method)
             path = fold.out_dir / "plots" / f"k_selection_{method.replace(':', '_')}.png"
@@ -284,12 +376,20 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
                          title=f"{method}: k chosen by {sel['criterion']} (no labels)")
             k_choices.append({"method": method, "fold": fold.name, "k": sel["chosen"], "criterion": sel["criterion"],
                               "curve": {str(k): float(v) for k, v in sel["curve"].items()}})
-        done[method] = Representation(space, Rr, rep.uses_labels, rep.own_labels, clusters)
-        if method == model_name:  # the model bundle: what applies this model to new music
+        for m, clusters in scored.clusters.items():  # a clusterer with several clusterings: one row name each
+            done[m] = Representation(space, Rr, rep.uses_labels, rep.own_labels if m == method else None, clusters)
+        if method == first:  # the model bundle: what applies this model (its first facet) to new music
             bundle = save_bundle(fold.out_dir, model=model, model_cfg=cfg.model, features_cfg=cfg.features,
                                  data_cfg=cfg.data, scaler=scaler,
                                  fitted={t: (red, est) for t, est in evaluator.fitted[method].items()},
-                                 label_names=data_info.classes, train_ids=eval_items["id"], train_latents=rep.Z)
+                                 label_names=data_info.classes, train_ids=eval_items["id"], train_latents=rep.Z,
+                                 facet=next(iter(facets)))
+    facet_rows = [m for m in done if m in keys or any(m.startswith(f"{k}:") for k in keys)]
+    masked = masked_facets(model, trainer, X[ev], C_ev, eval_items)
+    masked = None if masked is None else {facet_method(model_name, f): Z for f, Z in masked.items()}
+    diag["facets"] = asdict(facet_diagnostics(
+        facet_clusterings(facet_rows, done, reducers, evaluator, masked), has_lyrics_of(eval_items), cfg.seed))
+    write_json(fold.out_dir / "diagnostics.json", diag)
     remove_checkpoint(fold.out_dir, cfg.trainer.keep_checkpoint)
     assign = assignments_table(items, ev, {m: r.clusters for m, r in done.items()})  # -1 = noise
     if fold.name:

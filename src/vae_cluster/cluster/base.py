@@ -17,6 +17,14 @@ Contract with the evaluator (`vae_cluster.evaluation.evaluator`):
   calinski_harabasz, davies_bouldin, and the gap statistic with a uniform (gap) or principal-component
   aligned (gap_pc) reference box. After `fit`: `k_chosen_`,
   `k_criterion_`, `k_curve_` (k -> score) and a note "k=4 chosen by bic over 2..12"; None/"" otherwise.
+- per facet (models with several facets, see `models/base.py`): `n_clusters` may be a mapping facet -> k
+  (an integer, auto, or null), e.g. `cluster.n_clusters={shared: auto, audio: 4}`; `for_facet(name)` gives the
+  copy for one facet (representations that are not named in it, e.g. the baselines, take null: the number of
+  classes of each target). Checked when built (`check_k_setting`); the pipeline checks the names against the
+  model's facets before training.
+- `clusterings_` (after `fit`; empty by default): clusterers that find several clusterings in one fit (each in its
+  own subspace) name them here, name -> int labels; the evaluator then scores each as rows `<method>:<name>`
+  (facets of the representation) instead of `labels_`.
 - `for_method(method, full, full_space, own_labels)`: a fresh unfitted copy for one representation;
   `full` is the representation before the reducer, `own_labels` the model's own cluster assignment of
   these items (data, from `BaseVAE.cluster_assignments`) or None. Only `cluster=model` uses them.
@@ -25,6 +33,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, clone
@@ -55,6 +64,26 @@ def check_k(k, n_items: int, key: str = "cluster.n_clusters") -> int | str:
     return k
 
 
+def check_k_setting(n_clusters, key: str = "cluster.n_clusters"):
+    """`cluster.n_clusters` as set by the user: null, an integer >= 2, auto, or a mapping facet -> one of those.
+    Returns it unchanged (a mapping as a plain dict); a bad value is a one-line UserError naming the key."""
+    if isinstance(n_clusters, Mapping):
+        if not n_clusters:
+            raise UserError(f"{key}: the mapping is empty; give facet: k pairs, e.g. {{shared: auto, audio: 4}}")
+        for facet, k in n_clusters.items():
+            check_k_setting(k, f"{key}.{facet}")
+            if isinstance(k, Mapping):
+                raise UserError(f"{key}.{facet}: give a number, auto or null, not a mapping")
+        return n_clusters if isinstance(n_clusters, dict) else dict(n_clusters)
+    if n_clusters is not None and n_clusters != "auto":  # checked when built, before any data is loaded
+        try:
+            check_k(n_clusters, 2**31, key)
+        except UserError:
+            raise UserError(f"{key}={n_clusters!r} must be an integer >= 2 or auto (or null: the number of classes "
+                            f"of each target)") from None
+    return n_clusters
+
+
 def check_noise(policy: str) -> str:
     if policy not in NOISE_POLICIES:
         raise UserError(f"cluster.noise={policy!r}: choose from {', '.join(NOISE_POLICIES)}")
@@ -75,16 +104,12 @@ class BaseClusterer(BaseEstimator, ClusterMixin):
     k_chosen_: int | None = None
     k_criterion_ = ""
     k_curve_: dict | None = None
+    #: after fit: name -> labels when one fit gives several clusterings (default: none, the one in labels_)
+    clusterings_: dict = {}
 
     def __init__(self, n_clusters: int | str | None = None, random_state: int = 0, k_range=K_RANGE,
                  k_criterion: str = K_CRITERION):
-        if n_clusters is not None and n_clusters != "auto":  # checked when built, before any data is loaded
-            try:
-                check_k(n_clusters, 2**31)
-            except UserError:
-                raise UserError(f"cluster.n_clusters={n_clusters!r} must be an integer >= 2 or auto (or null: the "
-                                f"number of classes of each target)") from None
-        self.n_clusters = n_clusters
+        self.n_clusters = check_k_setting(n_clusters)
         self.random_state = random_state
         self.k_range, self.k_criterion = k_range, k_criterion
 
@@ -93,6 +118,17 @@ class BaseClusterer(BaseEstimator, ClusterMixin):
 
     def for_method(self, method: str, full=None, full_space: str | None = None, own_labels=None):
         return clone(self)
+
+    def facet_keys(self) -> list[str]:
+        """The facets named in a per-facet `n_clusters` (none for a single setting)."""
+        return list(self.n_clusters) if isinstance(self.n_clusters, dict) else []
+
+    def for_facet(self, facet: str | None):
+        """This clusterer for one facet: with a per-facet `n_clusters`, a copy with that facet's k (null for a
+        representation that is not a named facet); otherwise itself."""
+        if not isinstance(self.n_clusters, dict):
+            return self
+        return clone(self).set_params(n_clusters=self.n_clusters.get(facet) if facet is not None else None)
 
     def _check_X(self, X) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
@@ -141,7 +177,7 @@ class BaseClusterer(BaseEstimator, ClusterMixin):
                                                lambda k, R: self._estimator(k).fit_predict(R), self.random_state,
                                                aligned=criterion == "gap_pc")
         elif criterion == "prediction_strength":
-            curve, chosen = k_select.prediction_strength_curve(X, ks, self._fit_part, self.random_state)
+            curve, chosen = k_select.prediction_strength_curve(X, ks, self.fit_part, self.random_state)
         else:
             chosen = k_select.best(curve, lower_is_better=criterion in k_select.LOWER_IS_BETTER)
         self.estimator_, self.labels_ = fits[chosen]
@@ -152,7 +188,7 @@ class BaseClusterer(BaseEstimator, ClusterMixin):
                      f"the strongest k ({curve[chosen]:.2f}) taken)")
         return note
 
-    def _fit_part(self, k: int, A):
+    def fit_part(self, k: int, A):
         """A fresh copy fitted on part A of the items with k clusters: (its labels, how new points join)."""
         est = clone(self).set_params(n_clusters=k).fit(A)
         return est.labels_, lambda Z: est.assign(Z, A)[0]

@@ -132,11 +132,11 @@ def pair_agreement(test_labels, predicted) -> float:
     return worst
 
 
-def prediction_strength_curve(X, ks, fit, seed: int = 0) -> tuple[dict, int]:
+def prediction_strength_curve(X, ks, fit, seed: int = 0, splits: int = PS_SPLITS) -> tuple[dict, int]:
     """(k -> mean prediction strength, chosen k). `fit(k, A)` clusters A with k clusters and returns
-    (labels of A, a function giving the cluster of new points)."""
+    (labels of A, a function giving the cluster of new points); `splits` random halvings."""
     rng = np.random.default_rng(seed)
-    halves = [np.array_split(rng.permutation(len(X)), 2) for _ in range(PS_SPLITS)]
+    halves = [np.array_split(rng.permutation(len(X)), 2) for _ in range(splits)]
     curve = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter on a half says nothing more than the score

@@ -8,17 +8,25 @@ Options shared by every audio adapter (see windowing.py): `crop_seconds` (centre
 `window_seconds`/`hop_seconds` (sliding windows; hop null = non-overlapping slices), `max_windows`
 (per file) and `target_dbfs` (loudness normalisation of each item, applied by audio.load_item through a
 `target_rms` column). Extra columns set by adapters are kept (e.g. `source_id`, `window`, `notes`).
+
+`remove_lyrics` (a fraction, default 0) removes the lyrics of that share of the songs that have lyrics, drawn per
+song with `remove_lyrics_seed` (every clip of a chosen song loses them): how a collection where some songs have no
+lyrics looks. Recorded per item in the column `lyrics_removed` (assignments.csv) and counted in the log.
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from vae_cluster.data.text import clean_lyrics
 from vae_cluster.data.windowing import check_window_options, window_items
 from vae_cluster.utils.errors import UserError
+
+log = logging.getLogger(__name__)
 
 #: the label columns every items table has (empty string = unknown); targets are chosen among them
 LABELS = ("genre", "language", "artist")
@@ -39,7 +47,8 @@ class Dataset:
 
     def __init__(self, root: str | Path | None = None, sample_rate: int = 22050, crop_seconds: float | None = None,
                  window_seconds: float | None = None, hop_seconds: float | None = None,
-                 max_windows: int | None = None, target_dbfs: float | None = None, progress: bool = True):
+                 max_windows: int | None = None, target_dbfs: float | None = None, progress: bool = True,
+                 remove_lyrics: float = 0.0, remove_lyrics_seed: int = 0):
         self.root = Path(root).expanduser() if root is not None else None
         self.sample_rate = int(sample_rate)
         check_window_options(crop_seconds, window_seconds, hop_seconds, max_windows)
@@ -51,6 +60,9 @@ class Dataset:
         self.max_windows = None if max_windows is None else int(max_windows)
         self.target_dbfs = None if target_dbfs is None else float(target_dbfs)
         self.progress = bool(progress)
+        if not 0.0 <= float(remove_lyrics) <= 1.0:
+            raise UserError(f"data.remove_lyrics must be a fraction between 0 and 1, got {remove_lyrics}")
+        self.remove_lyrics, self.remove_lyrics_seed = float(remove_lyrics), int(remove_lyrics_seed)
 
     def check_root(self) -> Path:
         if self.root is None:
@@ -65,7 +77,7 @@ class Dataset:
     def load(self) -> pd.DataFrame:
         """The validated items table, windowed and with loudness targets when configured."""
         items = normalize_items(self.items(), source=self.name)
-        return self.postprocess(items)
+        return remove_lyrics(self.postprocess(items), self.remove_lyrics, self.remove_lyrics_seed)
 
     def postprocess(self, items: pd.DataFrame) -> pd.DataFrame:
         """Windowing and loudness options on a validated items table."""
@@ -80,6 +92,23 @@ class Dataset:
             items = items.copy()
             items["target_rms"] = 10 ** (self.target_dbfs / 20)
         return normalize_items(items, source=self.name) if windowed else items
+
+
+def remove_lyrics(items: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
+    """Blank the lyrics of round(fraction x songs with lyrics) songs, drawn with `seed` (sorted song ids first, so
+    the draw does not depend on row order); column `lyrics_removed` says which items lost them."""
+    if fraction <= 0:
+        return items
+    has = items["lyrics"].map(lambda t: len(clean_lyrics(t)) > 0)
+    songs = np.array(sorted(items.loc[has, "song_id"].unique()))
+    chosen = np.random.default_rng(seed).choice(songs, int(round(fraction * len(songs))), replace=False)
+    removed = items["song_id"].isin(set(chosen)).to_numpy() & has.to_numpy()
+    items = items.copy()
+    items.loc[removed, "lyrics"] = ""
+    items["lyrics_removed"] = removed
+    log.info("data.remove_lyrics=%g: lyrics removed from %d of %d songs with lyrics (%d items, "
+             "seed %d)", fraction, len(chosen), len(songs), int(removed.sum()), seed)
+    return items
 
 
 def outside_root(paths: pd.Series, root: Path) -> np.ndarray:

@@ -28,6 +28,8 @@ Honesty rules implemented here:
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -63,6 +65,27 @@ def scorable_targets(items: pd.DataFrame, targets) -> list[str]:
         if y[y != ""].nunique() >= 2:
             out.append(t)
     return out
+
+
+@dataclass
+class View:
+    """One representation of the evaluated items as the evaluator clusters and scores it."""
+
+    method: str
+    space: str
+    Z: np.ndarray                   # what is clustered (reduced), one row per item
+    items: pd.DataFrame
+    uses_labels: tuple[str, ...]
+    full: np.ndarray | None         # the representation before the reducer (unreduced_* metrics)
+    full_space: str | None
+
+
+class Scored(NamedTuple):
+    """What `Evaluator.evaluate` returns: metric rows, and cluster labels per method and target (method: the
+    representation's name, or `<name>:<clustering>` for each clustering of a clusterer that finds several)."""
+
+    rows: list[dict]
+    clusters: dict[str, dict[str, np.ndarray]]
 
 
 def tidy(rows: list[dict]) -> pd.DataFrame:
@@ -118,7 +141,8 @@ class Evaluator:
         labels = np.asarray(est.fit(Z).labels_, dtype=int)
         info = {"note": est.note_ or "", "space": est.space_, "noise": est.noise,
                 "k_requested": est.get_params().get("n_clusters") if est.needs_k else None,
-                "k_criterion": est.k_criterion_ or "", "estimator": est}
+                "k_criterion": est.k_criterion_ or "", "estimator": est,
+                "clusterings": {str(n): np.asarray(v, dtype=int) for n, v in est.clusterings_.items()}}
         if est.k_chosen_ is not None:
             self.k_selections[method] = {"curve": dict(est.k_curve_), "chosen": est.k_chosen_,
                                          "criterion": est.k_criterion_}
@@ -126,18 +150,47 @@ class Evaluator:
 
     def evaluate(self, method: str, space: str, Z: np.ndarray, items: pd.DataFrame, clusterer,
                  uses_labels=(), full: np.ndarray | None = None, full_space: str | None = None,
-                 own_labels: np.ndarray | None = None) -> tuple[list[dict], dict[str, np.ndarray]]:
-        """Rows for this method, and its cluster labels per target (for assignments.csv).
+                 own_labels: np.ndarray | None = None) -> Scored:
+        """Rows for this method (and for the named clusterings of a clusterer that finds several: rows
+        `<method>:<name>`), and the cluster labels per method and target (for assignments.csv).
 
         Z is the (reduced) representation that is clustered, `space` its name; `full`/`full_space` the
         representation before the reducer (for `unreduced_*` metrics); `own_labels` the model's own
-        clusters of these items (`cluster=model` uses them).
+        clusters of these items (`cluster=model` uses them). Rows of Z that are NaN are items the
+        representation does not place (a facet that needs a modality they lack): the others are clustered
+        and scored, those get cluster -1, and `coverage` and the note say how many were placed.
         """
-        rows, assignments, cache = [], {}, {}
-        rng = np.random.default_rng(self.seed)
         Z = np.asarray(Z, dtype=np.float64).reshape(len(Z), -1)
-        full = None if full is None else np.asarray(full).reshape(len(full), -1)  # converted only when used
+        placed = np.isfinite(Z).all(1)
+        full = None if full is None else np.asarray(full).reshape(len(full), -1)
+        if placed.all():
+            return self._evaluate(View(method, space, Z, items, tuple(uses_labels), full, full_space), clusterer,
+                                  own_labels)
+        if placed.sum() < 2:
+            raise UserError(f"{method} places only {int(placed.sum())} of {len(Z)} items: nothing to cluster")
+        part = lambda a: None if a is None else np.asarray(a)[placed]  # noqa: E731
+        sub = self._evaluate(View(method, space, Z[placed], items[placed].reset_index(drop=True), tuple(uses_labels),
+                                  part(full), full_space), clusterer, part(own_labels))
         songs = items["song_id"].to_numpy()
+        share = {"clip": placed.mean(), "song": len(pd.unique(songs[placed])) / len(pd.unique(songs))}
+        note = f"places {int(placed.sum())} of {len(Z)} items (the others lack what it needs; cluster -1)"
+        for row in sub.rows:
+            if pd.notna(row.get("coverage")):
+                row["coverage"] = float(row["coverage"] * share.get(row.get("level"), placed.mean()))
+            row["note"] = "; ".join(n for n in (note, row.get("note", "")) if n)
+        clusters = {}
+        for m, by_target in sub.clusters.items():
+            clusters[m] = {}
+            for t, labels in by_target.items():
+                out = np.full(len(Z), -1, dtype=int)
+                out[placed] = labels
+                clusters[m][t] = out
+        return Scored(sub.rows, clusters)
+
+    def _evaluate(self, v: View, clusterer, own_labels) -> Scored:
+        rows, clusters, cache = [], {}, {}
+        rng = np.random.default_rng(self.seed)
+        method, space, Z, items, uses_labels = v.method, v.space, v.Z, v.items, v.uses_labels
         scorable = scorable_targets(items, self.check_targets(items))
         for target in self.targets:
             y = items[target].fillna("").astype(str).to_numpy()
@@ -153,39 +206,49 @@ class Evaluator:
             own_k = own_labels is not None or not clusterer.needs_k or fixed_k == "auto"
             key = "own k" if own_k else fixed_k if fixed_k is not None else n_classes
             if key not in cache:
-                cache[key] = self.cluster(clusterer, Z, max(n_classes, 2), method, full, full_space, own_labels)
+                cache[key] = self.cluster(clusterer, Z, max(n_classes, 2), method, v.full, v.full_space, own_labels)
             labels, info = cache[key]
-            assignments[target] = labels
             self.fitted.setdefault(method, {})[target] = info["estimator"]
-            own_space = info["space"]  # the clusterer worked on `full` (VaDE), not on Z
-            Zi, sp = (full, own_space) if own_space and full is not None else (Z, space)
-            base = {"method": method, "space": sp, "target": target,
-                    "k": int(len(np.unique(labels[labels >= 0]))), "k_requested": info["k_requested"],
-                    "k_criterion": info["k_criterion"], "n_classes": n_classes, "uses_labels": ",".join(uses_labels)}
-            if target in uses_labels:
-                for level in self.levels:
-                    rows.append({**base, "level": level,
-                                 "note": f"not scored: the model/features were given '{target}'"})
-                continue
-            notes = [info["note"]] if info["note"] else []
-            if not has.all():
-                notes.append(f"{int((~has).sum())} items without '{target}' not scored")
-            Zt, lt, yt, st = Zi[has], labels[has], y[has], songs[has]
-            unred = (full[has], full_space) if self.unreduced_internal and full is not None else (None, None)
-            for level in self.levels:
-                row = self._score(level, Zt, lt, yt, st, rng, info["noise"], unred)
-                row["note"] = "; ".join(n for n in [*notes, row["note"]] if n)
-                self._log_guards(row["warning"], f"{method} {target} {level}", row["note"])
-                rows.append({**base, **row})
-            if self.shuffled_control:
-                y_shuf = self._permuter(yt, st)(rng)
-                ctrl = self._score("clip", Zt, lt, y_shuf, st, rng, info["noise"], (None, None),
-                                   n_permutations=0, internal=False, guard=False)
-                ctrl["note"] = "; ".join(n for n in ["control: labels shuffled between songs"
-                                                     if self.permutation_unit == "song" else
-                                                     "control: labels shuffled", ctrl["note"]] if n)
-                rows.append({**base, "target": f"{target}_shuffled", **ctrl})
-        return rows, assignments
+            named = info["clusterings"] or {"": labels}  # several clusterings of one fit: each its own rows
+            for name, lab in named.items():
+                m = f"{method}:{name}" if name else method
+                clusters.setdefault(m, {})[target] = lab
+                rows += self._target_rows(v, m, target, lab, info, rng)
+        return Scored(rows, clusters)
+
+    def _target_rows(self, v: View, method: str, target: str, labels, info: dict, rng) -> list[dict]:
+        """The rows of one clustering (named `method`) of view v against one target: per level, plus the control."""
+        y = v.items[target].fillna("").astype(str).to_numpy()
+        has, songs, full, uses_labels = y != "", v.items["song_id"].to_numpy(), v.full, v.uses_labels
+        own_space = info["space"]  # the clusterer worked on `full` (VaDE), not on Z
+        Zi, sp = (full, own_space) if own_space and full is not None else (v.Z, v.space)
+        base = {"method": method, "space": sp, "target": target,
+                "k": int(len(np.unique(labels[labels >= 0]))), "k_requested": info["k_requested"],
+                "k_criterion": info["k_criterion"], "n_classes": len(np.unique(y[has])),
+                "uses_labels": ",".join(uses_labels)}
+        if target in uses_labels:
+            return [{**base, "level": level, "note": f"not scored: the model/features were given '{target}'"}
+                    for level in self.levels]
+        rows = []
+        notes = [info["note"]] if info["note"] else []
+        if not has.all():
+            notes.append(f"{int((~has).sum())} items without '{target}' not scored")
+        Zt, lt, yt, st = Zi[has], labels[has], y[has], songs[has]
+        unred = (full[has], v.full_space) if self.unreduced_internal and full is not None else (None, None)
+        for level in self.levels:
+            row = self._score(level, Zt, lt, yt, st, rng, info["noise"], unred)
+            row["note"] = "; ".join(n for n in [*notes, row["note"]] if n)
+            self._log_guards(row["warning"], f"{method} {target} {level}", row["note"])
+            rows.append({**base, **row})
+        if self.shuffled_control:
+            y_shuf = self._permuter(yt, st)(rng)
+            ctrl = self._score("clip", Zt, lt, y_shuf, st, rng, info["noise"], (None, None),
+                               n_permutations=0, internal=False, guard=False)
+            ctrl["note"] = "; ".join(n for n in ["control: labels shuffled between songs"
+                                                 if self.permutation_unit == "song" else
+                                                 "control: labels shuffled", ctrl["note"]] if n)
+            rows.append({**base, "target": f"{target}_shuffled", **ctrl})
+        return rows
 
     def _log_guards(self, warning: str, where: str, note: str) -> None:
         """One log line per guard code and Evaluator (the lead builds one per run), not one per row."""

@@ -20,8 +20,10 @@ Hooks, every one with a default here and called unconditionally by the trainer /
   reconstruct only some blocks compare those.
 * `cluster_assignments(mu)`: the model's own clusters for latent means (VaDE, DEC), or None. The pipeline
   passes them as data to the clusterer (`cluster=model`).
-* `modality_embeddings(x, cond)`: extra named representations (a multimodal model's unimodal posteriors),
-  clustered and scored as rows of their own; {} by default.
+* `facet_names()` / `facets(x, cond)`: the model's facets, named parts of its latent space that the pipeline
+  clusters one by one (each with its own k) and scores as rows `<model>:<facet>`; at most `MAX_FACETS`. The
+  facet "" is the whole latent (row `<model>`), the default and only facet of most models. A facet that needs a
+  modality an item lacks (a text facet, a song without lyrics) has NaN rows for that item: it does not place it.
 * `conditions(items)`: per-item condition vectors (conditional models), or None.
 """
 from __future__ import annotations
@@ -35,6 +37,9 @@ import torch
 from torch import nn
 
 from vae_cluster.utils.errors import UserError
+
+#: the most facets a model may offer (each is clustered and scored against every label)
+MAX_FACETS = 4
 
 
 @dataclass
@@ -111,9 +116,13 @@ class BaseVAE(nn.Module):
         """The model's own cluster of each latent mean (models with a clustering head), else None."""
         return None
 
-    def modality_embeddings(self, x, cond=None) -> dict[str, torch.Tensor]:
-        """Extra named latent means clustered as rows of their own (unimodal posteriors); none here."""
-        return {}
+    def facet_names(self) -> tuple[str, ...]:
+        """The names `facets` returns, known before training (checked against per-facet settings)."""
+        return ("",)
+
+    def facets(self, x, cond=None) -> dict[str, torch.Tensor]:
+        """Named parts of the latent space, each clustered on its own; here one: the whole latent (latent means)."""
+        return {"": self.embed(x, cond)}
 
     def reparameterize(self, mu, logvar):
         if not self.training or self.deterministic:

@@ -196,13 +196,17 @@ class MultimodalBase(BaseVAE):
         self.blocks = ModalityBlocks(self.name, self.input_shape, self.data_info, s.audio_block, s.text_block,
                                      s.audio_encoder, s.audio_shape)
         self.logvar_clamp = float(s.logvar_clamp)
-        self.nets = ModalityNets(self.blocks, self.latent_dim, s.hidden_dims, s.channels, s.kernel_size,
+        self.nets = ModalityNets(self.blocks, self.code_dim(), s.hidden_dims, s.channels, s.kernel_size,
                                  s.text_hidden_dims, s.batch_norm, s.dropout, self.decodes_text())
         self.recon = BalancedRecon({"audio": self.blocks.n_audio, "text": self.blocks.n_text}, s.balance,
                                    {"audio": s.audio_weight, "text": s.text_weight}, s.recon, s.recon_reduction)
 
     def decodes_text(self) -> bool:
         return True
+
+    def code_dim(self) -> int:
+        """Width of the decoders' input (the latent; DMVAE: shared + private)."""
+        return self.latent_dim
 
     # -- data ---------------------------------------------------------------------------------
     def conditions(self, items: pd.DataFrame) -> np.ndarray:
@@ -318,12 +322,18 @@ class ExpertsBase(MultimodalBase):
         experts, masks = self.experts(x, cond)
         return self.outputs(*self.combine(experts, masks), masks, experts=experts)
 
+    def facet_names(self) -> tuple[str, ...]:
+        return ("", *MODALITIES)
+
     @torch.no_grad()
-    def modality_embeddings(self, x, cond=None) -> dict[str, torch.Tensor]:
-        """Unimodal posterior means {"audio", "text"}; the text row of an item without text is the prior mean 0."""
+    def facets(self, x, cond=None) -> dict[str, torch.Tensor]:
+        """The joint posterior mean (the whole latent, facet "") and the unimodal ones ("audio", "text"); the text
+        facet does not place an item without text (NaN rows)."""
         was = self.training
         self.eval()
         experts, masks = self.experts(x, cond)
-        out = {m: self.unimodal(experts, m)[0] * masks[m][:, None] for m in MODALITIES}
+        out = {"": self.combine(experts, masks)[0]}
+        for m in MODALITIES:
+            out[m] = self.unimodal(experts, m)[0].masked_fill(masks[m][:, None] < 0.5, float("nan"))
         self.train(was)
         return out

@@ -1,5 +1,5 @@
 """Every setting of the multimodal models and its default, written once. Registered with Hydra's ConfigStore as
-`model/_multimodal_vae`, `model/_mvae`, `model/_mmvae` (conf/model/<name>.yaml extend them), so every key can
+`model/_multimodal_vae`, `model/_mvae`, `model/_mmvae`, `model/_dmvae` (conf/model/<name>.yaml extend them), so every key can
 be overridden (model.balance=width) and is type-checked; the classes build their settings from these too."""
 from __future__ import annotations
 
@@ -40,6 +40,15 @@ class MultimodalVAESettings(MultimodalSettings):
 
 
 @dataclass
+class DMVAESettings(MultimodalSettings):
+    latent_dim: int = 8                        # the shared latent z_s (audio and lyrics in common)
+    private_dim: int = 8                       # each modality's private latent (z_audio, z_text)
+    facets: List[str] = field(default_factory=lambda: ["shared", "audio", "text"])  # rows dmvae:<facet>
+    cross_private: str = "encoder"
+    align: float = 0.0
+
+
+@dataclass
 class MultimodalVAEConfig(MultimodalVAESettings):
     _target_: str = "vae_cluster.models.multimodal.MultimodalVAE"
 
@@ -54,4 +63,9 @@ class MMVAEConfig(MultimodalSettings):
     _target_: str = "vae_cluster.models.mmvae.MMVAE"
 
 
-SCHEMAS = {"_multimodal_vae": MultimodalVAEConfig, "_mvae": MVAEConfig, "_mmvae": MMVAEConfig}
+@dataclass
+class DMVAEConfig(DMVAESettings):
+    _target_: str = "vae_cluster.models.dmvae.DMVAE"
+
+
+SCHEMAS = {"_multimodal_vae": MultimodalVAEConfig, "_mvae": MVAEConfig, "_mmvae": MMVAEConfig, "_dmvae": DMVAEConfig}

@@ -6,6 +6,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from vae_cluster.evaluation.facets import distinct
+
 NOISE = "noise"
 DPI = 110
 
@@ -95,16 +97,7 @@ def legend(ax, n_items: int, title: str | None = None) -> None:
 
 def distinct_clusterings(clusters: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Targets whose cluster labels are identical (same k) share one entry: {'genre, language': labels}."""
-    groups: list[tuple[list[str], np.ndarray]] = []
-    for target, lab in clusters.items():
-        lab = np.asarray(lab)
-        for names, other in groups:
-            if len(other) == len(lab) and np.array_equal(other, lab):
-                names.append(target)
-                break
-        else:
-            groups.append(([target], lab))
-    return {", ".join(names): lab for names, lab in groups}
+    return {", ".join(targets): labels for targets, labels in distinct(clusters)}
 
 
 def n_clusters(labels) -> int:

@@ -47,32 +47,49 @@ def centre_ranks(Z: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def write_map_data(art, projection: str = "umap", seed: int = 0, lyrics_chars: int = 160) -> Path | None:
     """map.csv / map.json for the model's representation: one row per scored item (same order as the
-    scored rows of assignments.csv)."""
+    scored rows of assignments.csv). A model with several facets: the map is drawn from the facets that place
+    every item side by side, and every facet's clusterings colour it (column `cluster|<facet row> · <targets>`)."""
     from vae_cluster.plots.common import distinct_clusterings
     from vae_cluster.plots.latent import project_2d
+    from vae_cluster.report.headline import is_facet
     from vae_cluster.utils.result_cache import cached_call
 
-    method = art.model_name if art.model_name in art.reps else next(iter(art.reps), None)
-    if method is None:
+    methods = [m for m in art.reps if is_facet(m, art.model_name)] or list(art.reps)[:1]
+    if not methods:
         return None
-    rep = art.reps[method]
+    reps = {m: art.reps[m] for m in methods}
+    flat = {m: np.asarray(r.Z, dtype=np.float64).reshape(len(r.Z), -1) for m, r in reps.items()}
+    whole = [m for m in methods if np.isfinite(flat[m]).all()] or methods[:1]
+    Z = np.concatenate([flat[m] for m in whole], axis=1)
     items = art.items[np.asarray(art.eval_mask)].reset_index(drop=True)
-    P, axis = cached_call(art.results, project_2d, rep.Z, projection, seed)  # shared by a sweep's jobs
+    P, axis = cached_call(art.results, project_2d, Z, projection, seed)  # shared by a sweep's jobs
     df = pd.DataFrame({"id": items["id"].astype(str), "map_x": P[:, 0], "map_y": P[:, 1]})
-    groups = distinct_clusterings(rep.clusters)
-    for name, labels in groups.items():
-        key = name.split(", ")[0]
-        df[f"cluster|{key}"] = np.asarray(labels, dtype=int)
-        df[f"centre_rank|{key}"] = centre_ranks(rep.Z, labels)
+    clusterings = {}
+    for m in methods:
+        for name, labels in distinct_clusterings(reps[m].clusters).items():
+            key = name.split(", ")[0] if len(methods) == 1 else f"{m} · {name.split(', ')[0]}"
+            ok = np.isfinite(flat[m]).all(1)
+            ranks = np.full(len(labels), -1)
+            ranks[ok] = centre_ranks(flat[m][ok], np.asarray(labels)[ok])
+            df[f"cluster|{key}"] = np.asarray(labels, dtype=int)
+            df[f"centre_rank|{key}"] = ranks
+            clusterings[key] = {"method": m, "for": name, "not_placed": int((~ok).sum())}
     out_dir = Path(art.out_dir)
     df["audio"] = [audio_link(r, out_dir) for r in items.to_dict("records")]
     if "lyrics" in items:
         df["lyrics"] = items["lyrics"].fillna("").astype(str).str.replace(r"\s+", " ", regex=True).str.slice(0, lyrics_chars)
     df.to_csv(out_dir / MAP_CSV, index=False)
-    meta = {"method": method, "space": rep.space, "projection": axis if axis != "dim" else rep.space,
-            "clusterings": {name.split(", ")[0]: name for name in groups}}
+    space = " + ".join(reps[m].space for m in whole)
+    meta = {"method": " + ".join(whole), "space": space, "projection": axis if axis != "dim" else space,
+            "clusterings": clusterings}
     (out_dir / MAP_JSON).write_text(json.dumps(meta, indent=1))
     return out_dir / MAP_CSV
+
+
+def clustering_info(meta: dict, key: str) -> dict:
+    """{method, for, not_placed} of one colouring of map.json (runs before facets stored the targets only)."""
+    info = meta.get("clusterings", {}).get(key, {})
+    return info if isinstance(info, dict) else {"method": meta.get("method", ""), "for": str(info), "not_placed": 0}
 
 
 def read_points(out_dir: Path) -> tuple[pd.DataFrame | None, dict]:
@@ -129,14 +146,15 @@ def cluster_cards(pts: pd.DataFrame, meta: dict, out_dir: Path, n_examples: int 
     e = html.escape
     labels = [c for c in ("genre", "language") if (pts[c] != "").any()]
     html_parts, md = [], []
-    for i, (key, name) in enumerate(meta.get("clusterings", {}).items()):
-        col, rank = f"cluster|{key}", f"centre_rank|{key}"
+    for i, key in enumerate(meta.get("clusterings", {})):
+        col, rank, info = f"cluster|{key}", f"centre_rank|{key}", clustering_info(meta, key)
         if col not in pts:
             continue
         k = sorted(c for c in pts[col].unique() if c >= 0)
         noise = int((pts[col] < 0).sum())
-        head = (f"{len(k)} clusters of {meta.get('method', '')} (k for {name}) in {meta.get('space', '')}; "
-                f"{n_examples} items nearest each centre" + (f"; {noise} noise items" if noise else ""))
+        unplaced = "not placed (they lack what this facet needs)" if info["not_placed"] else "noise items"
+        head = (f"{len(k)} clusters of {info['method']} (k for {info['for']}); "
+                f"{n_examples} items nearest each centre" + (f"; {noise} {unplaced}" if noise else ""))
         cards, md_part = [], [f"**{head}**", ""]
         for c in k:
             rows = pts[pts[col] == c]
@@ -176,8 +194,14 @@ def latent_map(pts: pd.DataFrame, meta: dict, out_dir: Path) -> str:
 
     first = next(iter(meta.get("clusterings", {})), None)
     cluster_col = f"cluster|{first}" if first else None
-    colourings = {f"cluster (k for {k})": cluster_names(pts[f"cluster|{k}"].to_numpy())
-                  for k in meta.get("clusterings", {}) if f"cluster|{k}" in pts}
+    colourings = {}
+    for k in meta.get("clusterings", {}):
+        if f"cluster|{k}" in pts:
+            info = clustering_info(meta, k)
+            names = cluster_names(pts[f"cluster|{k}"].to_numpy())
+            if info["not_placed"]:
+                names[pts[f"cluster|{k}"].to_numpy() < 0] = "not placed"
+            colourings[f"{info['method']} clusters (k for {info['for']})"] = names
     colourings.update({c: pts[c].replace("", "?").to_numpy() for c in ("genre", "language") if (pts[c] != "").any()})
     shown_cluster = cluster_names(pts[cluster_col].to_numpy()) if cluster_col else np.array([""] * len(pts))
     custom = np.stack([pts["title"], pts["artist"], [label_text(r) for r in pts.to_dict("records")],

@@ -149,7 +149,8 @@ def build(out_dir: Path, options=None) -> Document:
     """Headline, cluster cards, interactive map, metric tables, training, diagnostics, data, configuration."""
     from vae_cluster.evaluation.guards import banner_lines
     from vae_cluster.report.headline import headline, headline_html, headline_markdown, protocol_name
-    from vae_cluster.report.listen import cluster_cards, latent_map, read_points
+    from vae_cluster.report.facets import facets_section
+    from vae_cluster.report.listen import cluster_cards, read_points
     opts = options or ReportOptions()
     info = json.loads((out_dir / "run.json").read_text()) if (out_dir / "run.json").exists() else {}
     cfg, choices = info.get("config", {}), info.get("choices", {})
@@ -161,6 +162,13 @@ def build(out_dir: Path, options=None) -> Document:
           f"wall time {info.get('wall_time_s', '?')} s · git `{info.get('git_sha') or 'unknown'}`", "note")
     figs = figures_by_kind(out_dir)
     m = read_csv(out_dir / "metrics.csv")
+    pts, meta = read_points(out_dir)
+
+    # -- facets (models with several: shown first, with the map coloured by any facet) ---------------
+    faceted = facets_section(doc, out_dir)
+    if faceted and pts is not None and not pts.empty:
+        doc.h("Map", 3)
+        interactive_map(doc, pts, meta, out_dir)
 
     # -- headline ----------------------------------------------------------------------
     doc.h("Headline")
@@ -173,7 +181,6 @@ def build(out_dir: Path, options=None) -> Document:
           "PCA, autoencoder; clustered the same way) and the label-permutation chance level.", "note")
 
     # -- listening ---------------------------------------------------------------------
-    pts, meta = read_points(out_dir)
     doc.h("Cluster cards")
     if pts is None or pts.empty:
         doc.p("No map.csv in this run (written by the report step of newer runs).", "note")
@@ -181,11 +188,9 @@ def build(out_dir: Path, options=None) -> Document:
         card_html, card_md = cluster_cards(pts, meta, out_dir, opts.n_examples, opts.embed_audio,
                                            opts.preview_seconds, opts.preview_sample_rate)
         doc.raw(card_html, card_md)
-        doc.h("Interactive map")
-        doc.p(f"{len(pts)} scored items: {meta.get('projection', '')} of the clustered space "
-              f"({meta.get('space', '')}) of {meta.get('method', '')}. Switch the colouring with the menu; "
-              "hover for title, artist, labels and cluster; click to play.", "note")
-        doc.raw(latent_map(pts, meta, out_dir), "*(interactive map: open report.html)*")
+        if not faceted:
+            doc.h("Interactive map")
+            interactive_map(doc, pts, meta, out_dir)
 
     # -- metrics -----------------------------------------------------------------------
     doc.h("Metrics")
@@ -246,6 +251,15 @@ def build(out_dir: Path, options=None) -> Document:
 
         doc.details("Full resolved configuration", OmegaConf.to_yaml(OmegaConf.create(cfg)))
     return doc
+
+
+def interactive_map(doc: Document, pts: pd.DataFrame, meta: dict, out_dir: Path) -> None:
+    from vae_cluster.report.listen import latent_map
+
+    doc.p(f"{len(pts)} scored items: {meta.get('projection', '')} of the clustered space "
+          f"({meta.get('space', '')}) of {meta.get('method', '')}. Switch the colouring (every facet's clusters, "
+          "the labels) with the menu; hover for title, artist, labels and cluster; click to play.", "note")
+    doc.raw(latent_map(pts, meta, out_dir), "*(interactive map: open report.html)*")
 
 
 def metric_tables(doc: Document, m: pd.DataFrame) -> None:

@@ -303,16 +303,22 @@ class Trainer:
         return torch.cat(out).cpu().numpy() if out else np.zeros((0, model.latent_dim), np.float32)
 
     @torch.no_grad()
-    def embed_views(self, model, X, C=None) -> dict[str, np.ndarray]:
-        """The model's extra named representations (`modality_embeddings`), batched like `embed`."""
+    def embed_facets(self, model, X, C=None) -> dict[str, np.ndarray]:
+        """The model's facets (`BaseVAE.facets`: name -> posterior means, NaN rows = not placed), batched like
+        `embed`, in the order of `model.facet_names()`."""
         model.to(self.device).eval()
-        out: dict[str, list] = {}
+        names = tuple(model.facet_names())
+        out: dict[str, list] = {n: [] for n in names}
         for s in range(0, len(X), self.embed_batch_size):
             x = self.tensor(X[s:s + self.embed_batch_size])
             c = self.tensor(C[s:s + self.embed_batch_size]) if C is not None else None
-            for name, z in model.modality_embeddings(x, c).items():
-                out.setdefault(name, []).append(z.float().cpu())
-        return {k: torch.cat(v).numpy() for k, v in out.items()}
+            got = model.facets(x, c)
+            if tuple(got) != names:
+                raise RuntimeError(f"{type(model).__name__}.facets gave {list(got)}, facet_names() says {list(names)}")
+            for name, z in got.items():
+                out[name].append(z.float().cpu())
+        empty = {n: np.zeros((0, model.latent_dim), np.float32) for n in names}
+        return {n: torch.cat(v).numpy() if v else empty[n] for n, v in out.items()}
 
     def diagnostics(self, model, X, C=None, out_dir=None, split: str = "test", threshold: float = 0.01) -> dict:
         """Held-out diagnostics (see `training.diagnostics`), with this trainer's device and fit info."""
