@@ -17,6 +17,8 @@ SHARED = Path(os.environ.get("VAE_CLUSTER_SHARED_DATA") or REPO.parent / "shared
 # compiles its numba code afresh in every process: ~20 s), clips extracted in-process (no worker start-up).
 TINY = ["data.songs_per_class=6", "trainer=fast", "eval.n_permutations=5", "plots.projection=pca",
         "eval.split=all", "features.progress=false", "features.n_jobs=1"]
+# The audio-only VAE (the default before facets): tests of the pipeline's machinery that need no lyrics.
+AUDIO = ["features=mfcc_stats", "model=vae"]
 
 
 def shared_data(*parts) -> Path:
@@ -62,7 +64,7 @@ def tiny_run(tmp_path_factory, data_dir) -> Path:
     its folder (test_cli, test_plots, test_browser copies it). At <mktemp>/sweep/0, the depth of any copy."""
     root = tmp_path_factory.mktemp("tiny")
     run_dir = root / "sweep" / "0"
-    run_cli("run", *TINY, "plots.methods=[model,raw]", f"paths.data_dir={data_dir}", f"paths.cache_dir={root}/cache",
+    run_cli("run", *TINY, *AUDIO, "plots.methods=[model,raw]", f"paths.data_dir={data_dir}", f"paths.cache_dir={root}/cache",
             f"hydra.run.dir={run_dir}")
     return run_dir
 

@@ -31,8 +31,8 @@ CONF = REPO / "conf"
 SR = 8000
 GOOD = [f"{lang}_{genre}_{k}" for lang in ("en", "bn") for genre in ("pop", "rock") for k in range(3)]
 HEADER = "filename,language,genre,lyrics"
-FAST = ["trainer=fast", "plots=none", "plots.projection=pca", "eval.n_permutations=5", "baselines.ae=false",
-        "eval.split=all", "data.progress=false"]
+FAST = ["features=mfcc_stats", "model=vae", "trainer=fast", "plots=none", "plots.projection=pca",
+        "eval.n_permutations=5", "baselines.ae=false", "eval.split=all", "data.progress=false"]
 
 
 # --- building inputs ---------------------------------------------------------------------------------

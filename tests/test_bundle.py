@@ -22,7 +22,7 @@ from vae_cluster.reduce.reducers import PCAReducer, apply_linear
 from vae_cluster.training.checkpoint import remove_checkpoint
 from vae_cluster.training.model_cache import ModelCache, fit_or_reuse
 
-COMMON = ["data=songs", "trainer=fast", "eval.n_permutations=5", "eval.split=all", "plots=none", "plots.projection=pca",
+COMMON = ["data=songs", "features=mfcc_stats", "model=vae", "trainer=fast", "eval.n_permutations=5", "eval.split=all", "plots=none", "plots.projection=pca",
           "features.n_jobs=1", "features.progress=false", "reduce=pca", "reduce.n_components=4",
           "eval.shuffled_control=false"]
 

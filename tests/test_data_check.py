@@ -43,9 +43,9 @@ def test_check_reports_bad_and_duplicate_files(damaged_gtzan, tmp_path):
 @pytest.mark.realdata
 def test_run_on_damaged_copy_skips_and_lists_both(damaged_gtzan, tmp_path):
     run_dir = tmp_path / "run"
-    run_cli("run", "data=gtzan", f"data.root={damaged_gtzan}", "trainer=fast", "plots=none", "plots.projection=pca",
-            "baselines.ae=false", "eval.n_permutations=5", "eval.split=all", "features.progress=false",
-            f"paths.cache_dir={tmp_path}/cache", f"hydra.run.dir={run_dir}")
+    run_cli("run", "data=gtzan", f"data.root={damaged_gtzan}", "features=mfcc_stats", "model=vae", "trainer=fast",
+            "plots=none", "plots.projection=pca", "baselines.ae=false", "eval.n_permutations=5", "eval.split=all",
+            "features.progress=false", f"paths.cache_dir={tmp_path}/cache", f"hydra.run.dir={run_dir}")
     skipped = pd.read_csv(run_dir / "skipped.csv")
     assert sorted(skipped["id"]) == ["blues.00003", "metal.00004"]
     assert skipped.set_index("id").loc["metal.00004", "reason"].startswith("empty file")

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import make_blobs
 
-from conftest import TINY, run_cli
+from conftest import AUDIO, TINY, run_cli
 from vae_cluster.cluster.dbscan import DBSCANClusterer
 from vae_cluster.cluster.kmeans import KMeansClusterer
 from vae_cluster.evaluation.evaluator import COLUMNS, Evaluator, scorable_targets, tidy
@@ -181,7 +181,7 @@ def test_metrics_markdown_bold_and_directions(data):
     assert cells[header.index("DB ↓")].startswith("**") is False
 
 
-FAST = [*TINY, "plots=none"]
+FAST = [*TINY, *AUDIO, "plots=none"]
 
 
 @pytest.mark.slow

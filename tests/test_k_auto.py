@@ -20,7 +20,7 @@ from vae_cluster.cluster.settings import K_CRITERIA
 from vae_cluster.plots.k_selection import DIRECTION, plot_k_curve
 from vae_cluster.utils.errors import UserError
 
-from conftest import TINY, run_cli
+from conftest import AUDIO, TINY, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +148,7 @@ def test_clusterers_that_take_k_share_the_k_settings(name):
 
 def test_run_json_records_the_prediction_strength_curve(tmp_path, data_dir):
     run = tmp_path / "run"
-    run_cli("run", *TINY, "baselines=none", "plots=none", "cluster.n_clusters=auto", "cluster.k_range=[2,4]",
+    run_cli("run", *TINY, *AUDIO, "baselines=none", "plots=none", "cluster.n_clusters=auto", "cluster.k_range=[2,4]",
             f"paths.data_dir={data_dir}", f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run}")
     (sel,) = json.loads((run / "run.json").read_text())["k_selection"]
     assert sel["method"] == "vae" and sel["criterion"] == "prediction_strength"

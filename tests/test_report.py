@@ -187,7 +187,7 @@ def test_real_tiny_sweep_2_models_2_clusterers_2_seeds(tmp_path, data_dir):
     from conftest import TINY
 
     sweep = tmp_path / "sweep"
-    run_cli("run", "-m", *TINY, "plots=none", "baselines.ae=false", f"paths.data_dir={data_dir}",
+    run_cli("run", "-m", *TINY, "features=mfcc_stats", "plots=none", "baselines.ae=false", f"paths.data_dir={data_dir}",
             f"paths.cache_dir={tmp_path}/cache", "model=vae,ae", "cluster=kmeans,agglomerative", "seed=0,1",
             f"hydra.sweep.dir={sweep}", timeout=900)
     runs = pd.read_csv(sweep / "runs.csv")

@@ -4,7 +4,7 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import TINY, run_cli, run_in_process
+from conftest import AUDIO, TINY, run_cli, run_in_process
 
 
 @pytest.mark.parametrize("launcher,target", [("joblib", "JoblibLauncher"), ("parallel", "JoblibLauncher"),
@@ -51,7 +51,7 @@ def test_submitit_local_sweep_then_rerun_skips_then_report(tmp_path, data_dir):
     """Two jobs through submitit (local processes) sharing one feature cache; re-running the same sweep skips
     both; `vae-cluster report` aggregates the two seeds."""
     sweep, cache = tmp_path / "sweep", tmp_path / "cache"
-    common = [*TINY, f"paths.data_dir={data_dir}", f"paths.cache_dir={cache}", "plots=none", "baselines.ae=false",
+    common = [*TINY, *AUDIO, f"paths.data_dir={data_dir}", f"paths.cache_dir={cache}", "plots=none", "baselines.ae=false",
               "seed=0,1", f"hydra.sweep.dir={sweep}"]
     proc = run_cli("run", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", *common, timeout=900)
     assert f"sweep {sweep}: 2 complete" in proc.stderr  # the sweep callback's summary
@@ -83,7 +83,7 @@ def test_submitit_local_sweep_then_rerun_skips_then_report(tmp_path, data_dir):
 def test_parallel_sweep_failures_are_counted(tmp_path, data_dir):
     """Jobs that fail in other processes (joblib) still make the sweep exit 1 with a summary."""
     sweep = tmp_path / "sweep"
-    proc = run_cli("run", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *TINY, "plots=none",
+    proc = run_cli("run", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *TINY, *AUDIO, "plots=none",
                    f"paths.data_dir={data_dir}", f"paths.cache_dir={tmp_path}/cache", "trainer.optimizer=adam,sgd",
                    f"hydra.sweep.dir={sweep}", check=False, timeout=600)
     assert proc.returncode == 1, proc.stderr

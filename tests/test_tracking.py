@@ -5,7 +5,7 @@ import re
 import pandas as pd
 import pytest
 
-from conftest import REPO, TINY, run_cli
+from conftest import AUDIO, REPO, TINY, run_cli
 
 
 def group_arg(group: str, option: str) -> str:
@@ -18,7 +18,7 @@ def group_arg(group: str, option: str) -> str:
 def mlflow_run(tmp_path_factory):
     pytest.importorskip("mlflow")
     tmp = tmp_path_factory.mktemp("track")
-    args = [a for a in TINY if a != "features.progress=false"]
+    args = [*(a for a in TINY if a != "features.progress=false"), *AUDIO]
     proc = run_cli("run", *args, "plots.kinds=[training]", "baselines.ae=false", "trainer.progress=true",
                    "features.progress=true", group_arg("logger", "mlflow"), f"logger.tracking_uri={tmp}/mlruns",
                    f"paths.data_dir={tmp}/data", f"paths.cache_dir={tmp}/cache", f"hydra.run.dir={tmp}/run")

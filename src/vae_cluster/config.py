@@ -160,6 +160,11 @@ def validate(cfg) -> None:
     for group, node in cfg.items():
         if isinstance(node, DictConfig) and "_target_" in node:
             check_types(str(group), OmegaConf.to_container(node, resolve=True))
+    k = OmegaConf.select(cfg, "cluster.n_clusters")
+    if k is not None:  # a number, auto, or a mapping facet -> number | auto | null
+        from vae_cluster.cluster.base import check_k_setting
+
+        check_k_setting(OmegaConf.to_container(k, resolve=True) if isinstance(k, DictConfig) else k)
 
 
 def check_types(group: str, node: dict) -> None:

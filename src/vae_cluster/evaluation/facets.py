@@ -108,14 +108,16 @@ def stability(c: FacetClustering, seed: int) -> float | None:
 
 def consistency(c: FacetClustering, has_lyrics: np.ndarray | None) -> dict:
     """Songs with lyrics, lyrics masked: share that keep their cluster and ARI with the original assignment."""
-    if c.X_masked is None or c.assign is None or has_lyrics is None:
-        return {"masked_kept": None, "masked_ari": None}
+    none = {"masked_kept": None, "masked_ari": None}
+    if c.X_masked is None or has_lyrics is None:
+        return none
     has = np.asarray(has_lyrics).astype(bool) & c.placed & (c.labels >= 0)
-    masked_placed = np.isfinite(c.X_masked).all(1)
-    if not (has & masked_placed).any():
-        note = "needs the lyrics: a masked song is not placed" if has.any() else "no placed song has lyrics"
-        return {"masked_kept": None, "masked_ari": None, "masked_note": note}
-    rows = has & masked_placed
+    rows = has & np.isfinite(c.X_masked).all(1)
+    if not rows.any():
+        return {**none, "masked_note": "needs the lyrics: a masked song is not placed" if has.any() else
+                "no placed song has lyrics"}
+    if c.assign is None:
+        return none
     new = np.asarray(c.assign(c.X_masked[rows]), dtype=int)
     old = c.labels[rows]
     return {"masked_kept": float((new == old).mean()), "masked_ari": float(adjusted_rand_score(old, new)),

@@ -1,28 +1,36 @@
 """`dmvae`: private-shared disentangled multimodal VAE (Lee & Pavlovic 2021) over hybrid audio + text vectors.
 
-Each modality m has an encoder giving two Gaussians: a shared part q(z_s | x_m) and a private part
-q(z_m | x_m). The shared posterior of any set S of present modalities is the product of the prior and the
-shared experts in S (precision-weighted; as in MVAE, so a song without lyrics gets exactly its audio posterior).
-Decoder m reconstructs x_m from (z_s, z_m).
+Each modality m has an encoder giving two Gaussians: a shared part q(z_s | x_m) and a private part q(z_m | x_m).
+The shared posterior of the modalities a song has is the product of the prior and their shared experts
+(precision-weighted, as in MVAE), so a song without lyrics gets exactly its audio expert's posterior. Decoder m
+reads (z_s, z_m, known), `known` = 1 when z_m is the song's own private code.
 
-Loss (the paper's): the joint ELBO (z_s from every present modality) plus one ELBO per modality with z_s from
-that modality alone; every ELBO reconstructs every present modality from its own private latent, so the text is
-reconstructed from the audio's shared code and the audio from the text's (cross-reconstruction). This is what
-makes the audio-only shared posterior land where the joint one does: a song without lyrics is placed from its
-audio near its place with lyrics. Per-modality reconstruction losses are balanced (models/multimodal_parts.py).
+Loss, per song (balanced per-modality reconstructions, models/multimodal_parts.py; beta on every KL):
+- the joint ELBO: z_s from every present modality, each present modality reconstructed from (z_s, its z_m);
+- one ELBO per present modality m with z_s from m alone (the paper's cross terms): m is reconstructed from
+  (z_s, z_m), the other modality from z_s alone (known = 0, zeros for its private code, since a model given m
+  only knows nothing of it; the role of MMVAE+'s prior-drawn private codes in its cross-modal reconstruction,
+  Palumbo et al. 2023). So the shared code must carry what one modality says about the other: the audio encoder
+  learns to place a song where its lyrics would put it;
+- the lyrics encoder is not taught to predict the audio: in its ELBO the audio is decoded from a detached z_s
+  (the decoder learns, the encoder does not). On a few hundred training songs it would memorise each song's
+  audio (its genre) from its lyrics and fill the shared code with it;
+- `align` x KL(q(z_s | lyrics) || q(z_s | audio)) with the lyrics' posterior held fixed, on songs with both:
+  the audio expert is pulled onto the lyrics expert's code, never the reverse (JMVAE-kl's alignment of unimodal
+  encoders, Suzuki et al. 2016). A song without lyrics lands where its lyrics would have put it.
 
-Facets (each clustered on its own, rows `dmvae:<facet>`; `model.facets`): `shared` (z_s: what audio and lyrics
-have in common, from every present modality), `audio` (z_audio: what only the audio carries), `text` (z_text:
-what only the lyrics carry; songs without lyrics are not placed, see docs/facets.md), and unions joined by `+`
-(e.g. `audio+shared`: everything the audio side of the model knows). The whole latent (`embed`) is
-[z_s, z_audio, z_text] with the text part at its prior mean 0 where lyrics are missing.
+Facets (`model.facets`, each clustered on its own, rows `dmvae:<facet>`): `shared` (z_s: what audio and lyrics
+have in common), `audio` (z_audio: what only the audio carries), `text` (z_text: what only the lyrics carry;
+a song without lyrics is not placed, NaN rows; see docs/facets.md), and unions joined by `+` (e.g.
+`audio+shared`: everything the model reads from a song's audio side). The whole latent (`embed`) is
+[z_s, z_audio, z_text] with z_text at its prior mean 0 where the lyrics are missing.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from vae_cluster.models.multimodal_parts import (MODALITIES, GaussianHead, MultimodalBase, kl_items, masked_mean)
+from vae_cluster.models.multimodal_parts import MODALITIES, GaussianHead, MultimodalBase, kl_items, masked_mean
 from vae_cluster.models.multimodal_settings import DMVAESettings
 from vae_cluster.utils.errors import UserError
 
@@ -113,13 +121,17 @@ class DMVAE(MultimodalBase):
                "masks": masks, "experts": experts}
         return out
 
-    def decode_parts(self, z_s, z_audio, z_text, known=("audio", "text")) -> dict[str, torch.Tensor]:
-        """Both blocks from z_s and the private codes; a modality not in `known` is decoded from z_s alone."""
-        def code(z_m, m):
-            flag = torch.ones_like(z_s[:, :1])
-            return torch.cat([z_s, z_m, flag] if m in known else [z_s, torch.zeros_like(z_m), 0 * flag], 1)
-        return {"audio": self.nets.audio_decoder(code(z_audio, "audio")),
-                "text": self.nets.text_decoder(code(z_text, "text"))}
+    def decode_many(self, m: str, shared: list, z_m, known: list) -> torch.Tensor:
+        """Block m for each shared code in `shared` (stacked along the batch), from (z_s, z_m, 1) where `known`,
+        else from z_s alone (z_m zeroed, flag 0: the model knows nothing private of m)."""
+        codes = [torch.cat([z_s, z_m if k else torch.zeros_like(z_m), torch.full_like(z_s[:, :1], float(k))], 1)
+                 for z_s, k in zip(shared, known)]
+        net = self.nets.audio_decoder if m == "audio" else self.nets.text_decoder
+        return net(torch.cat(codes))
+
+    def decode_parts(self, z_s, z_audio, z_text) -> dict[str, torch.Tensor]:
+        return {"audio": self.decode_many("audio", [z_s], z_audio, [True]),
+                "text": self.decode_many("text", [z_s], z_text, [True])}
 
     def decode(self, z, cond=None):
         """The audio block from the whole latent [z_s, z_audio, z_text]."""
@@ -136,35 +148,34 @@ class DMVAE(MultimodalBase):
         return r + self.beta * kl_weight * kl, r, kl, logs
 
     def loss(self, x, out: dict, kl_weight: float = 1.0) -> dict:
+        """Joint ELBO (the forward pass's reconstructions) + one ELBO per present modality with z_s from it alone
+        + the alignment of the audio expert to the lyrics expert (see the module docstring)."""
         experts, masks, d, p = out["experts"], out["masks"], self.shared_dim, self.private_dim
-        z = out["z"]
-        private = {"audio": z[:, d:d + p], "text": z[:, d + p:]}  # the same encoder samples in every ELBO
-        joint = (out["mu"][:, :d], out["logvar"][:, :d])
-        total, r, kl, logs = self.elbo(x, out, self.recons(out), joint, masks, kl_weight)
+        private = {"audio": out["z"][:, d:d + p], "text": out["z"][:, d + p:]}  # one encoder sample per ELBO
+        total, r, kl, logs = self.elbo(x, out, self.recons(out), (out["mu"][:, :d], out["logvar"][:, :d]), masks,
+                                       kl_weight)
         loss, none = total.mean(), torch.zeros_like(masks["text"])
         out_logs = {"recon": r.mean(), "kl": kl.mean(), **logs}
-        both = masks["audio"] * masks["text"]
-        for m in MODALITIES:
+        alone = {m: self.product(experts, {k: (masks[k] if k == m else none) for k in MODALITIES}) for m in MODALITIES}
+        z = {m: self.reparameterize(*alone[m]) for m in MODALITIES}
+        # each block decoded once per ELBO, both in one call: from its own modality (with its private code) and
+        # from the other alone (shared code only; the lyrics' code detached: the lyrics encoder is not taught to
+        # predict the audio, it would memorise it)
+        n = len(x)
+        rec_audio = self.decode_many("audio", [z["audio"], z["text"].detach()], private["audio"], [True, False])
+        rec_text = self.decode_many("text", [z["text"], z["audio"]], private["text"], [True, False])
+        for i, m in enumerate(MODALITIES):
+            rec = {"audio": rec_audio[i * n:(i + 1) * n], "text": rec_text[(1 - i) * n:(2 - i) * n]}
             only = {k: (masks[k] if k == m else none) for k in MODALITIES}
-            mu_s, lv_s = self.product(experts, only)
-            if self.settings.cross_private == "flag":
-                w, enc = private, only
-                rec = self.decode_parts(self.reparameterize(mu_s, lv_s), w["audio"], w["text"], known=(m,))
-            elif self.settings.cross_private in ("prior", "zero"):
-                w = {k: private[k] if k == m else (torch.randn_like(private[k]) if self.settings.cross_private == "prior"
-                                                    else torch.zeros_like(private[k])) for k in MODALITIES}
-                enc = only
-            else:
-                w, enc = private, masks
-            if self.settings.cross_private != "flag":
-                rec = self.decode_parts(self.reparameterize(mu_s, lv_s), w["audio"], w["text"])
-            t, _, _, _ = self.elbo(x, out, rec, (mu_s, lv_s), enc, kl_weight)
+            t, _, _, _ = self.elbo(x, out, rec, alone[m], only, kl_weight)
             out_logs[f"elbo_{m}"] = masked_mean(t, masks[m])
             loss = loss + (t * masks[m]).mean()
-            if self.settings.align > 0:
-                a = kl_gauss(joint, (mu_s, lv_s))
-                out_logs[f"align_{m}"] = masked_mean(a, both)
-                loss = loss + self.settings.align * kl_weight * (a * both).mean()
+        if self.settings.align > 0:
+            (mt, lt), qa = experts["text"][0], experts["audio"][0]
+            a = kl_gauss((mt.detach(), lt.detach()), qa)
+            both = masks["audio"] * masks["text"]
+            out_logs["align"] = masked_mean(a, both)
+            loss = loss + self.settings.align * kl_weight * (a * both).mean()
         return {"loss": loss, **out_logs}
 
     # -- facets --------------------------------------------------------------------------------

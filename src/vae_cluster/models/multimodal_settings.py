@@ -41,11 +41,16 @@ class MultimodalVAESettings(MultimodalSettings):
 
 @dataclass
 class DMVAESettings(MultimodalSettings):
-    latent_dim: int = 8                        # the shared latent z_s (audio and lyrics in common)
+    """dmvae (models/dmvae.py). Where each default comes from: conf/model/dmvae.yaml."""
+
+    latent_dim: int = 8                        # the shared latent z_s (what audio and lyrics have in common)
     private_dim: int = 8                       # each modality's private latent (z_audio, z_text)
+    hidden_dims: Optional[List[int]] = field(default_factory=lambda: [128])       # audio body
+    text_hidden_dims: List[int] = field(default_factory=lambda: [128])
+    dropout: float = 0.0
+    batch_norm: bool = False                   # decoders see codes of several posteriors per step: no batch stats
+    align: float = 1.0                         # weight of KL(q(z_s | lyrics) || q(z_s | audio)) (lyrics side fixed)
     facets: List[str] = field(default_factory=lambda: ["shared", "audio", "text"])  # rows dmvae:<facet>
-    cross_private: str = "encoder"
-    align: float = 0.0
 
 
 @dataclass

@@ -36,6 +36,7 @@ from vae_cluster.utils.errors import UserError
 from vae_cluster.utils.seeding import resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
+SMALL_MODEL = 1_000_000  # parameters: below, trainer.cpu_threads=null trains on one CPU thread
 
 
 class TrainingDiverged(UserError):
@@ -109,9 +110,12 @@ class Trainer:
             return 1.0
         return min(1.0, (epoch + 1) / self.kl_warmup_epochs)
 
-    def _seed(self) -> None:
-        if self.cpu_threads and self.device.type == "cpu":
-            torch.set_num_threads(self.cpu_threads)
+    def _seed(self, model=None) -> None:
+        threads = self.cpu_threads
+        if threads is None and model is not None and sum(p.numel() for p in model.parameters()) < SMALL_MODEL:
+            threads = 1  # small models: one thread is fastest (and parallel jobs do not oversubscribe the cores)
+        if threads and self.device.type == "cpu":
+            torch.set_num_threads(threads)
         if self.seed is not None:
             seed_everything(int(self.seed))
         if self.device.type == "cuda":
@@ -189,7 +193,7 @@ class Trainer:
     # -- training ---------------------------------------------------------------------------
     def fit(self, model, X_train, X_val=None, C_train=None, C_val=None, out_dir=None) -> pd.DataFrame:
         """Train; returns the per-epoch history (stage, kl_weight, lr, train_* and val_* losses, seconds)."""
-        self._seed()
+        self._seed(model)
         model.to(self.device)
         data_dev = self._data_device([X_train, X_val, C_train, C_val])
         Xt, Xv, Ct, Cv = (self.tensor(a, data_dev) for a in (X_train, X_val, C_train, C_val))
