@@ -161,3 +161,41 @@ def test_one_fused_latent_with_two_kmeans_cannot_carry_two_crossed_factors():
     facet_genre = KMeans(4, n_init=10, random_state=0).fit_predict(X[:, :2])
     facet_lang = KMeans(2, n_init=10, random_state=0).fit_predict(X[:, 2:])
     assert nmi(g, facet_genre) > 0.9 and nmi(lang, facet_lang) > 0.9 and nmi(facet_genre, facet_lang) < 0.1
+
+
+@pytest.mark.slow
+def test_default_model_end_to_end_with_songs_without_lyrics(tmp_path, data_dir):
+    """The default model and features (lyrics by tf-idf here, for speed) with 30 % of the songs' lyrics removed and a
+    k per facet: facet rows, leakage and masked consistency in diagnostics.json, the report's Facets section first
+    with a cross-tab, the map coloured by every facet, lyrics_removed in assignments.csv."""
+    import json
+
+    from conftest import TINY, run_cli
+
+    run = tmp_path / "run"
+    proc = run_cli("run", *TINY, "features.text_encoder=tfidf", "data.remove_lyrics=0.3", "baselines.ae=false",
+                   "cluster.n_clusters={shared: 2, audio: auto}", "plots.kinds=[latent]", f"paths.data_dir={data_dir}",
+                   f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run}")
+    m = pd.read_csv(run / "metrics.csv")
+    facet_rows = m[m["method"].str.startswith("dmvae:") & (m["level"] == "clip")]
+    assert set(facet_rows["method"]) == {"dmvae:shared", "dmvae:audio", "dmvae:text"} and "dmvae" not in set(m["method"])
+    k = facet_rows.groupby("method")["k_requested"].agg(lambda v: set(v.astype(str)))
+    assert k["dmvae:shared"] == {"2"} and k["dmvae:audio"] == {"auto"} and k["dmvae:text"] == {"4", "2"}  # classes
+    text = facet_rows[facet_rows["method"] == "dmvae:text"]
+    assert (text["coverage"] < 1).all() and text["note"].str.contains("places").all()
+    assert proc.stdout.count("dmvae:shared") == 2 and "dmvae:audio" in proc.stdout  # the headline lists every facet
+    a = pd.read_csv(run / "assignments.csv")
+    removed = a.groupby("song_id")["lyrics_removed"].first()
+    assert 0.25 < removed.mean() < 0.35 and ((a["has_lyrics"] == 0) == a["lyrics_removed"]).all()
+    assert (a.loc[a["lyrics_removed"], "dmvae:text|genre"] == -1).all()
+    d = json.loads((run / "diagnostics.json").read_text())["facets"]
+    by = {(c["method"], tuple(c["targets"])): c for c in d["clusterings"]}
+    assert all(c["leakage"] is not None for c in by.values())
+    assert all("partial" in c.get("leakage_note", "") for (mth, _), c in by.items() if mth == "dmvae:text")
+    assert all(c["masked_kept"] == 1.0 for (mth, _), c in by.items() if mth == "dmvae:audio")  # never reads lyrics
+    assert d["redundancy"] and "no lyrics" in d["leakage_note"]
+    report = (run / "report.md").read_text()
+    assert report.index("## Facets") < report.index("## Headline") and "### Two facets crossed" in report
+    assert " × cluster " in report and (run / "facets.json").exists()
+    meta = json.loads((run / "map.json").read_text())
+    assert {c["method"] for c in meta["clusterings"].values()} == {"dmvae:shared", "dmvae:audio", "dmvae:text"}
