@@ -104,12 +104,9 @@ def test_facet_diagnostics_are_label_free_and_say_what_they_measure():
     text_fit = KMeansClusterer(2, n_init=2).fit(text[has == 1])
     text_labels = np.full(120, -1)
     text_labels[has == 1] = text_fit.labels_
-    facets = [FacetClustering("m:audio", "m:audio", ["genre"], g.labels_, X[:, :2], g.fit_part,
-                              lambda Z, e=g, A=X[:, :2]: e.assign(Z, A)[0], X[:, :2]),
-              FacetClustering("m:shared", "m:shared", ["language"], lang.labels_, X[:, 2:], lang.fit_part,
-                              lambda Z, e=lang, A=X[:, 2:]: e.assign(Z, A)[0], masked),
-              FacetClustering("m:text", "m:text", ["language"], text_labels, text, None, None,
-                              np.full_like(text, np.nan))]
+    facets = [FacetClustering("m:audio", "m:audio", ["genre"], g.labels_, X[:, :2], g, X[:, :2]),
+              FacetClustering("m:shared", "m:shared", ["language"], lang.labels_, X[:, 2:], lang, masked),
+              FacetClustering("m:text", "m:text", ["language"], text_labels, text, text_fit, np.full_like(text, np.nan))]
     d = facet_diagnostics(facets, has, seed=0)
     by = {c["method"]: c for c in d.clusterings}
     assert by["m:audio"]["k"] == 4 and sorted(by["m:audio"]["sizes"]) and by["m:audio"]["stability"] > 0.9

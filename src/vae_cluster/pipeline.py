@@ -27,7 +27,7 @@ from vae_cluster.data.base import LABELS
 from vae_cluster.data.splits import assign_splits, held_out_split, select
 from vae_cluster.evaluation.disentanglement import disentanglement_scores
 from vae_cluster.evaluation.evaluator import scorable_targets, tidy
-from vae_cluster.evaluation.facets import FacetClustering, distinct, facet_diagnostics
+from vae_cluster.evaluation.facets import facet_clusterings, facet_diagnostics
 from vae_cluster.evaluation.guards import banner_lines
 from vae_cluster.evaluation.modality import modality_share
 from vae_cluster.evaluation.tables import summarise_folds, write_metrics_md
@@ -192,7 +192,8 @@ def check_facets(model, model_name: str, clusterer) -> None:
     training: a typo costs nothing)."""
     names = tuple(model.facet_names())
     if not 1 <= len(names) <= MAX_FACETS or len(set(names)) != len(names):
-        raise RuntimeError(f"{type(model).__name__} offers {list(names)}: a model has 1 to {MAX_FACETS} distinct facets")
+        raise RuntimeError(f"{type(model).__name__} offers {list(names)}: a model has 1 to {MAX_FACETS} distinct "
+                           f"facets")
     keys = {f or model_name for f in names}
     unknown = [k for k in clusterer.facet_keys() if k not in keys]
     if unknown:
@@ -232,34 +233,6 @@ def masked_facets(model, trainer, X: np.ndarray, C, items: pd.DataFrame) -> dict
     if C_masked is None or np.array_equal(np.asarray(C_masked), np.asarray(C)):
         return None
     return trainer.embed_facets(model, X, C_masked)
-
-
-def facet_clusterings(methods: list[str], done: dict, reducers: dict, evaluator, masked) -> list[FacetClustering]:
-    """Every distinct clustering of the facet rows `methods` (model facets, and the named clusterings of a
-    clusterer that finds several), with what the label-free diagnostics need."""
-    out = []
-    for method in methods:
-        rep = done[method]
-        base = method if method in reducers else method.rsplit(":", 1)[0]  # `<facet>:<clustering>` rows
-        fitted, own = evaluator.fitted.get(method, {}), method == base
-        X = np.asarray(rep.Z, dtype=np.float64).reshape(len(rep.Z), -1)
-        X_masked = None
-        if own and masked is not None and base in masked:
-            Zm = masked[base]
-            placed = np.isfinite(Zm.reshape(len(Zm), -1)).all(1)
-            X_masked = np.full((len(Zm), X.shape[1]), np.nan)
-            if placed.any():
-                X_masked[placed] = reducers[base].transform(Zm[placed])
-        for targets, labels in distinct(rep.clusters):
-            est = fitted.get(targets[0]) if own else None
-            ok = np.isfinite(X).all(1)
-            fit = None if est is None else est.fit_part
-            stab = None
-            if est is not None and est.k_chosen_ is not None and est.k_curve_ and est.k_criterion_ == "prediction_strength":
-                stab = float(est.k_curve_.get(est.k_chosen_, np.nan))
-            assign = None if est is None else (lambda Z, e=est, A=X[ok]: e.assign(Z, A)[0])
-            out.append(FacetClustering(method, base, targets, labels, X, fit, assign, X_masked, stab))
-    return out
 
 
 def result_cache_for(cfg) -> ResultCache | None:
@@ -387,8 +360,8 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
     facet_rows = [m for m in done if m in keys or any(m.startswith(f"{k}:") for k in keys)]
     masked = masked_facets(model, trainer, X[ev], C_ev, eval_items)
     masked = None if masked is None else {facet_method(model_name, f): Z for f, Z in masked.items()}
-    diag["facets"] = asdict(facet_diagnostics(
-        facet_clusterings(facet_rows, done, reducers, evaluator, masked), has_lyrics_of(eval_items), cfg.seed))
+    diag["facets"] = asdict(facet_diagnostics(facet_clusterings(facet_rows, done, reducers, evaluator.fitted, masked),
+                                              has_lyrics_of(eval_items), cfg.seed))
     write_json(fold.out_dir / "diagnostics.json", diag)
     remove_checkpoint(fold.out_dir, cfg.trainer.keep_checkpoint)
     assign = assignments_table(items, ev, {m: r.clusters for m, r in done.items()})  # -1 = noise

@@ -15,13 +15,13 @@ diagnostics.json and the report's "Facets" section. No label is read here.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from vae_cluster.cluster import k_select
+from vae_cluster.cluster.base import BaseClusterer
 
 #: random halvings for the stability of a fixed k (each half is the test half once)
 STABILITY_SPLITS = 3
@@ -31,16 +31,14 @@ STABILITY_SPLITS = 3
 class FacetClustering:
     """One clustering of one facet of the evaluated items."""
 
-    method: str                     # row name, e.g. "dmvae:shared"
-    facet: str                      # the facet it belongs to (the representation's name)
+    method: str                     # row name, e.g. "dmvae:shared" (or "dmvae:audio:s0" for a clusterer's clustering)
+    facet: str                      # the representation it belongs to, e.g. "dmvae:audio"
     targets: list[str]              # the targets whose rows use it (its k is that target's number of classes,
                                     # or the same fixed / label-free k for all)
     labels: np.ndarray              # per evaluated item; -1 = not placed (or noise)
     X: np.ndarray                   # the space it was clustered in, NaN rows = not placed
-    fit: Callable | None = None     # (k, A) -> (labels of A, assign new points): for stability
-    assign: Callable | None = None  # rows of X's space -> labels (the fitted clusterer's rule): for consistency
+    estimator: BaseClusterer | None = None  # the fitted clusterer (None: the labels came without one)
     X_masked: np.ndarray | None = None  # the items re-encoded with their lyrics masked (same space), if any
-    stability: float | None = None  # known already (prediction strength of a label-free k)
 
     @property
     def k(self) -> int:
@@ -53,6 +51,30 @@ class FacetClustering:
     @property
     def placed(self) -> np.ndarray:
         return np.isfinite(self.X).all(1)
+
+
+def facet_clusterings(methods: list[str], reps: dict, reducers: dict, fitted: dict,
+                      masked: dict | None) -> list[FacetClustering]:
+    """Every distinct clustering of the rows `methods` (a model's facets and the named clusterings found inside
+    them). `reps`: row -> its clustered representation (`.Z` in the clustered space, `.clusters` target ->
+    labels); `reducers`: representation -> its fitted reducer; `fitted`: row -> target -> fitted clusterer;
+    `masked`: representation -> its posterior means with the lyrics masked (before the reducer), or None."""
+    out = []
+    for method in methods:
+        rep = reps[method]
+        facet = method if method in reducers else method.rsplit(":", 1)[0]  # `<facet>:<clustering>` rows
+        X = np.asarray(rep.Z, dtype=np.float64).reshape(len(rep.Z), -1)
+        X_masked = None
+        if method == facet and masked is not None and facet in masked:
+            Zm = np.asarray(masked[facet])
+            ok = np.isfinite(Zm.reshape(len(Zm), -1)).all(1)
+            X_masked = np.full((len(Zm), X.shape[1]), np.nan)
+            if ok.any():
+                X_masked[ok] = reducers[facet].transform(Zm[ok])
+        for targets, labels in distinct(rep.clusters):
+            est = fitted.get(method, {}).get(targets[0]) if method == facet else None
+            out.append(FacetClustering(method, facet, targets, labels, X, est, X_masked))
+    return out
 
 
 @dataclass
@@ -95,15 +117,18 @@ def leakage(c: FacetClustering, has_lyrics: np.ndarray | None) -> dict:
 
 
 def stability(c: FacetClustering, seed: int) -> float | None:
-    """Prediction strength at the clustering's k on the placed items (None when it cannot be computed)."""
-    if c.stability is not None:
-        return c.stability
-    X = c.X[c.placed]
-    if c.fit is None or c.k < 2 or len(X) < 4 * c.k:
+    """Prediction strength at the clustering's k on the placed items (None when it cannot be computed); for a k
+    chosen by prediction strength, its value at the chosen k."""
+    est = c.estimator
+    if est is None or est.clusterings_:
         return None
-    curve, _ = k_select.prediction_strength_curve(X, [c.k], c.fit, seed, splits=STABILITY_SPLITS)
-    value = curve.get(c.k)
-    return None if value is None or not np.isfinite(value) else float(value)
+    if est.k_chosen_ is not None and est.k_criterion_ == "prediction_strength" and est.k_curve_:
+        return float(est.k_curve_[est.k_chosen_])
+    X = c.X[c.placed]
+    if c.k < 2 or len(X) < 4 * c.k:
+        return None
+    curve, _ = k_select.prediction_strength_curve(X, [c.k], est.fit_part, seed, splits=STABILITY_SPLITS)
+    return float(curve[c.k]) if np.isfinite(curve[c.k]) else None
 
 
 def consistency(c: FacetClustering, has_lyrics: np.ndarray | None) -> dict:
@@ -116,9 +141,9 @@ def consistency(c: FacetClustering, has_lyrics: np.ndarray | None) -> dict:
     if not rows.any():
         return {**none, "masked_note": "needs the lyrics: a masked song is not placed" if has.any() else
                 "no placed song has lyrics"}
-    if c.assign is None:
+    if c.estimator is None or c.estimator.clusterings_:
         return none
-    new = np.asarray(c.assign(c.X_masked[rows]), dtype=int)
+    new = np.asarray(c.estimator.assign(c.X_masked[rows], c.X[c.placed])[0], dtype=int)
     old = c.labels[rows]
     return {"masked_kept": float((new == old).mean()), "masked_ari": float(adjusted_rand_score(old, new)),
             "masked_items": int(rows.sum())}

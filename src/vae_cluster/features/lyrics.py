@@ -46,8 +46,8 @@ class Lyrics(FeatureExtractor):
         texts = [clean_lyrics(t, self.strip_tags) for t in col]
         has = np.array([len(t) >= self.min_chars for t in texts])
         if not has.any():
-            raise UserError("features=lyrics (also a part of the default features=hybrid): no item has lyrics (the items' "
-                            "'lyrics' column is empty); map a lyrics column with data.columns.lyrics=<name>, or run "
+            raise UserError("features=lyrics (also a part of the default features=hybrid): no item has lyrics (the "
+                            "items' 'lyrics' column is empty); map a lyrics column with data.columns.lyrics=<name>, or run "
                             "on the audio alone, e.g. features=mfcc_stats model=vae")
         encoder = make_encoder(self.text_encoder, **self.encoder_opts)
         present = [t for t, h in zip(texts, has) if h]

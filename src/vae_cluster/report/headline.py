@@ -132,7 +132,8 @@ def headline_html(rows: list[dict]) -> str:
     e = html.escape
     boxes = []
     for r in rows:
-        beat = (len(r["facets"]) <= 1 and not math.isnan(r["baseline_value"]) and r["model_value"] > r["baseline_value"])
+        beat = (len(r["facets"]) <= 1 and not math.isnan(r["baseline_value"])
+                and r["model_value"] > r["baseline_value"])
         cls = "head flag" if r["uses_target"] else ("head win" if beat else "head")
         _, details = _sentence(r)
         facets = r["facets"] or [{"name": r["model"], "value": math.nan, "p_value": math.nan}]
