@@ -157,9 +157,34 @@ def validate(cfg) -> None:
         value = OmegaConf.select(cfg, key)
         if value is not None and (isinstance(value, bool) or not _is_int(value)):
             raise UserError(f"{key}={value!r} must be an integer")
+    check_cluster_k(cfg)
     for group, node in cfg.items():
         if isinstance(node, DictConfig) and "_target_" in node:
             check_types(str(group), OmegaConf.to_container(node, resolve=True))
+
+
+def check_cluster_k(cfg) -> None:
+    """cluster.n_clusters as a list (one k per clustering): integers >= 2, and only for a clusterer that
+    finds several clusterings (cluster=nrkmeans)."""
+    from hydra.utils import get_class
+    from omegaconf import ListConfig, OmegaConf
+
+    k = OmegaConf.select(cfg, "cluster.n_clusters")
+    target = OmegaConf.select(cfg, "cluster._target_")
+    if not isinstance(k, ListConfig) or target is None:
+        return
+    from vae_cluster.cluster.nrkmeans import check_ks
+
+    try:
+        several = get_class(target).several_clusterings
+    except Exception:  # noqa: BLE001 - an unresolvable target: instantiation will say more
+        return
+    ks = list(k)
+    if not several:
+        name = OmegaConf.select(cfg, "hydra.runtime.choices.cluster") or target.rsplit(".", 1)[-1]
+        raise UserError(f"cluster.n_clusters={ks}: one k per clustering is for cluster=nrkmeans; "
+                        f"cluster={name} takes one integer >= 2, auto or null")
+    check_ks(ks, 2**31)
 
 
 def check_types(group: str, node: dict) -> None:
