@@ -7,8 +7,8 @@ a VAE latent (model=vae trained on the train split as `vae-cluster run` trains i
 - ClustPy's NrKmeans on the same matrix, same ks plus its noise space (n_clusters=[k1, k2, 1]), same n_init;
 - ClustPy's ENRC (deep NrKmeans) when it runs: our MLP body (d-256-128-10, linear output), 50 pretraining and
   100 clustering epochs, the same ks plus a noise space;
-- multivae's DMVAE / MMVAE+ / MoPoE when the package imports (K-Means per facet latent); when it does not, the
-  reason is printed;
+- multivae's DMVAE / MMVAE+ / MoPoE: the script checks whether multivae imports and prints why not (here it
+  cannot: it needs torchvision, see `multivae_reason`); runs of its models are not wired;
 - our own facet model with --ours-model NAME: `vae-cluster run model=NAME` per seed, its `<NAME>:<facet>` rows
   (skipped when conf/model/NAME.yaml does not exist).
 Per clustering: genre NMI, language ARI and NMI; per method: NMI between its two clusterings (redundancy).
@@ -123,11 +123,21 @@ def clustpy_enrc(cd, X, ks, seed) -> dict:
 
 
 def multivae_reason() -> str:
-    """'' when multivae's models import here, else why not (one line)."""
+    """'' when multivae's models import here, else why not (one line). multivae imports torchvision in every
+    model module (through multivae.data.datasets) and in its trainer; PyPI's torchvision 0.28.0 (the release
+    for torch 2.13.0) fails to load beside the CPU torch ("operator torchvision::nms does not exist") and 0.29
+    requires torch >= 2.14, so it is not stubbed here: the models could not be trained as published."""
+    def first_line(err):
+        return f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"
+
+    try:
+        import torchvision  # noqa: F401
+    except Exception as err:  # noqa: BLE001 - any import failure is the finding
+        return f"multivae needs torchvision, which does not import beside the pinned torch ({first_line(err)})"
     try:
         import multivae.models  # noqa: F401
-    except Exception as err:  # noqa: BLE001 - any import failure is the finding
-        return f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    except Exception as err:  # noqa: BLE001
+        return first_line(err)
     return ""
 
 
