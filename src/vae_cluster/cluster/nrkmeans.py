@@ -283,11 +283,11 @@ def _run(R: np.ndarray, spaces: list[int], rng: np.random.Generator, max_iter: i
                 if not len(both):
                     continue
                 W = V[:, both]
-                M = W.T @ (scatter[a] - scatter[b]) @ W
-                e, Q = np.linalg.eigh((M + M.T) / 2)
-                V[:, both] = W @ Q
-                tol = EIG_TOL * np.abs(e).max() if noise and b == len(spaces) - 1 else 0.0
-                neg = int((e < -tol).sum())
+                if noise and b == len(spaces) - 1:
+                    V[:, both], neg = _noise_pair(W, R, centers[a], labels[:, a])
+                else:
+                    e, Q = np.linalg.eigh(W.T @ (scatter[a] - scatter[b]) @ W)
+                    V[:, both], neg = W @ Q, int((e < 0).sum())
                 cols[a], cols[b] = both[:neg], both[neg:]
         empty = [j for j, k in enumerate(spaces) if k > 1 and len(cols[j]) == 0]
         if empty:  # a clustering without dimensions is dropped (as in the reference implementation)
@@ -300,6 +300,24 @@ def _run(R: np.ndarray, spaces: list[int], rng: np.random.Generator, max_iter: i
                 break
     V, _ = np.linalg.qr(V) if r > 1 else (V, None)  # re-orthonormalise against drift over many rotations
     return Run(V, cols, centers, labels, scatter, it, sorted(lost))
+
+
+def _noise_pair(W: np.ndarray, R: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, int]:
+    """W rotated by the eigenvectors of W' (S_a - S_noise) W for a cluster space a and the noise space, and how
+    many eigenvalues are negative (those columns come first). S_noise is the total scatter, so S_a - S_noise =
+    -B_a, the between-cluster scatter of a, of rank k - 1 at most: its eigenvectors come from the SVD of the k
+    weighted centre offsets (k x m) and the zero eigenvalues take any orthonormal completion (Householder
+    reflections of those eigenvectors), instead of an m x m eigendecomposition."""
+    counts = np.bincount(labels, minlength=len(centers))
+    G = (np.sqrt(counts)[:, None] * (centers - R.mean(axis=0))) @ W
+    _, sv, vt = np.linalg.svd(G, full_matrices=False)
+    neg = int((sv ** 2 > EIG_TOL * sv[0] ** 2).sum()) if len(sv) and sv[0] > 0 else 0
+    h, tau = np.linalg.qr(vt[:neg].T, mode="raw")   # Q = H_1 ... H_neg, Q[:, :neg] spans the eigenvectors
+    W = W.copy()
+    for i in range(neg):
+        v = np.concatenate([np.zeros(i), [1.0], h[i, i + 1:]])
+        W -= tau[i] * np.outer(W @ v, v)
+    return W, neg
 
 
 def _fill_empty(lab: np.ndarray, d2: np.ndarray, k: int) -> np.ndarray:
