@@ -186,12 +186,12 @@ def main(argv=None) -> int:
     ks = [len(np.unique(y[t])) for t in TARGETS]
     log.info("%d items evaluated (%s), %d features; ks %s (classes of %s)", ev.sum(), cfg.eval.split, X.shape[1], ks,
              ", ".join(TARGETS))
+    reason = multivae_reason()  # before ClustPy's torchvision stub
+    if reason:
+        log.warning("multivae does not run here: %s", reason)
     cd = import_clustpy()
     if cd is None:
         log.warning("ClustPy is not installed (pip install --no-deps clustpy): only our rows")
-    reason = multivae_reason()
-    if reason:
-        log.warning("multivae does not run here: %s", reason)
     rows = []
     for seed in a.seeds:
         for matrix in a.matrices.split(","):
