@@ -110,6 +110,8 @@ def test_bad_settings_are_user_errors():
         NrKmeansClusterer("auto", k_criterion="silhouette").fit(X)
     with pytest.raises(UserError, match="n_init=0"):
         NrKmeansClusterer([2, 2], n_init=0).fit(X)
+    with pytest.raises(UserError, match="every item is the same point"):
+        NrKmeansClusterer([2, 2]).fit(np.ones((20, 4)))
 
 
 # -- side by side with ClustPy (optional: pip install --no-deps clustpy) ----------------------------------------

@@ -33,8 +33,8 @@ dimensionality, its orthonormal basis and centres; `Subspace.assigner()` places 
 """
 from __future__ import annotations
 
+import itertools
 import numbers
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -146,6 +146,9 @@ class NrKmeansClusterer(BaseClusterer):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
                 raise UserError(f"cluster.{key}={value!r} must be an integer >= {low}")
         mean = X.mean(axis=0)
+        if not np.ptp(X, axis=0).any():
+            raise UserError("cluster=nrkmeans: every item is the same point in this representation (nothing to "
+                            "cluster)")
         span = self._span(X - mean)
         R = (X - mean) @ span                      # the items in the span of the centred data
         self.k_chosen_, self.k_criterion_, self.k_curve_, self.search_ = None, "", None, []
@@ -153,9 +156,9 @@ class NrKmeansClusterer(BaseClusterer):
         if ks == "auto":
             ks, run = self._search(R)
             self.k_criterion_ = "mdl"
-            lo, hi = candidates(self.k_range, len(X))[0], candidates(self.k_range, len(X))[-1]
+            tried = candidates(self.k_range, len(X))
             self.note_ = (f"k={list(ks)} chosen by mdl over {len(self.search_)} combinations "
-                          f"(1..{self.max_clusterings} clusterings, k {lo}..{hi})")
+                          f"(1..{self.max_clusterings} clusterings, k {tried[0]}..{tried[-1]})")
         else:
             run = self._best_run(R, ks)
         self._keep(run, ks, span, mean, R)
@@ -184,8 +187,6 @@ class NrKmeansClusterer(BaseClusterer):
 
     def _search(self, R: np.ndarray) -> tuple[tuple[int, ...], Run]:
         """`n_clusters=auto`: the combination of ks with the lowest description length."""
-        import itertools
-
         ks_all = candidates(self.k_range, len(R))
         best = None
         for n in range(1, self.max_clusterings + 1):
