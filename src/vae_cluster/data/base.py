@@ -8,6 +8,7 @@ Options shared by every audio adapter (see windowing.py): `crop_seconds` (centre
 `window_seconds`/`hop_seconds` (sliding windows; hop null = non-overlapping slices), `max_windows`
 (per file) and `target_dbfs` (loudness normalisation of each item, applied by audio.load_item through a
 `target_rms` column). Extra columns set by adapters are kept (e.g. `source_id`, `window`, `notes`).
+Options shared by every adapter (conf/shared/labels.yaml): `min_class_size` / `small_classes` (classes.py).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vae_cluster.data.classes import apply_min_class_size
 from vae_cluster.data.windowing import check_window_options, window_items
 from vae_cluster.utils.errors import UserError
 
@@ -39,7 +41,9 @@ class Dataset:
 
     def __init__(self, root: str | Path | None = None, sample_rate: int = 22050, crop_seconds: float | None = None,
                  window_seconds: float | None = None, hop_seconds: float | None = None,
-                 max_windows: int | None = None, target_dbfs: float | None = None, progress: bool = True):
+                 max_windows: int | None = None, target_dbfs: float | None = None, progress: bool = True,
+                 min_class_size: int | None = None, small_classes: str = "merge"):
+        self.min_class_size, self.small_classes = min_class_size, small_classes  # checked in load (classes.py)
         self.root = Path(root).expanduser() if root is not None else None
         self.sample_rate = int(sample_rate)
         check_window_options(crop_seconds, window_seconds, hop_seconds, max_windows)
@@ -64,8 +68,11 @@ class Dataset:
 
     def load(self) -> pd.DataFrame:
         """The validated items table, windowed and with loudness targets when configured."""
-        items = normalize_items(self.items(), source=self.name)
-        return self.postprocess(items)
+        items = self.postprocess(normalize_items(self.items(), source=self.name))
+        items, dropped = apply_min_class_size(items, self.min_class_size, self.small_classes)
+        if len(dropped):
+            self.dropped = pd.concat([self.dropped, dropped], ignore_index=True)
+        return items
 
     def postprocess(self, items: pd.DataFrame) -> pd.DataFrame:
         """Windowing and loudness options on a validated items table."""
