@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -221,14 +222,10 @@ def extract_audio(items: pd.DataFrame, sets: list[AudioFeatureSet], n_jobs: int 
         names = "+".join(s.name for s in sets)
         jobs = _resolve_jobs(n_jobs, len(todo))
         bar = progress_bar(total=len(todo), desc=f"features:{names}", enabled=progress, unit="clip")
-        calls = (delayed(analyse_item)(records[i], [sets[j] for j in js]) for i, js in todo)
         # one BLAS thread per clip, as joblib gives its workers: multi-threaded BLAS on these small
         # products is slower, and far slower on a busy machine
         with threadpool_limits(1):
-            if jobs == 1:
-                outs = (analyse_item(records[i], [sets[j] for j in js]) for i, js in todo)
-            else:
-                outs = Parallel(n_jobs=jobs, return_as="generator", batch_size=1)(calls)
+            outs = _outputs(records, sets, todo, jobs)
             for (i, js), out in zip(todo, outs):
                 for j, (x, err, note, cacheable) in zip(js, out):
                     results[j][i] = (x, err, note)
@@ -244,6 +241,27 @@ def extract_audio(items: pd.DataFrame, sets: list[AudioFeatureSet], n_jobs: int 
     if cache.enabled:
         log.info("features: %s", cache.summary())
     return results
+
+
+#: worker processes start only when the clips left would take longer than this in this process: a worker
+#: imports the project and its libraries first (seconds of CPU each), more than many short clips cost
+WORKERS_AFTER_S = 15.0
+PROBE_CLIPS = 8  # clips timed in this process before that estimate
+
+
+def _outputs(records: list[dict], sets: list, todo: list[tuple], jobs: int):
+    """`analyse_item` of each (item, sets) in `todo`, in order: in this process while the estimated rest is
+    short, then (jobs > 1) in `jobs` worker processes."""
+    start = time.perf_counter()
+    for done, (i, js) in enumerate(todo):
+        rest = len(todo) - done
+        if jobs > 1 and done >= PROBE_CLIPS and (time.perf_counter() - start) / done * rest > WORKERS_AFTER_S:
+            log.info("features: %d clips left (about %.0f s in one process): %d worker processes take them",
+                     rest, (time.perf_counter() - start) / done * rest, jobs)
+            yield from Parallel(n_jobs=jobs, return_as="generator", batch_size=1)(
+                delayed(analyse_item)(records[k], [sets[j] for j in ks]) for k, ks in todo[done:])
+            return
+        yield analyse_item(records[i], [sets[j] for j in js])
 
 
 def _resolve_jobs(n_jobs: int, n_tasks: int) -> int:
