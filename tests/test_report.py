@@ -303,3 +303,27 @@ def test_headline_without_baselines():
     only_model = only_model[only_model["method"] == "vae"]  # baselines=none
     rows = headline(only_model, "all")
     assert {r["metric"] for r in rows} == {"ami"} and {r["baseline"] for r in rows} == {""}
+
+
+def test_plotly_js_one_copy_per_sweep(tmp_path):
+    """report.plotly_js=sweep: the jobs of a sweep (Hydra's multirun.yaml above them) share one plotly.min.js;
+    a single run and report.plotly_js=run keep their own; the address is relative to report.html."""
+    from vae_cluster.report.listen import plotly_js, sweep_folder
+    from vae_cluster.report.run_report import ReportOptions
+    from vae_cluster.utils.errors import UserError
+
+    sweep = tmp_path / "multirun" / "12-00-00"
+    (sweep / "0").mkdir(parents=True)
+    (sweep / "1").mkdir()
+    (sweep / "multirun.yaml").write_text("hydra: {}\n")
+    assert sweep_folder(sweep / "0") == sweep.resolve() and sweep_folder(tmp_path) is None
+    assert plotly_js(sweep / "0") == plotly_js(sweep / "1") == "../plotly.min.js"
+    assert (sweep / "plotly.min.js").stat().st_size > 1_000_000
+    assert not (sweep / "0" / "plotly.min.js").exists() and not (sweep / "1" / "plotly.min.js").exists()
+    assert plotly_js(sweep / "1", "run") == "plotly.min.js" and (sweep / "1" / "plotly.min.js").exists()
+    single = tmp_path / "runs" / "one"
+    single.mkdir(parents=True)
+    assert plotly_js(single) == "plotly.min.js" and (single / "plotly.min.js").exists()
+    assert not list(tmp_path.rglob(".plotly.min.js.*"))  # no temporary file left
+    with pytest.raises(UserError, match="report.plotly_js must be 'sweep' or 'run'"):
+        ReportOptions(plotly_js="cdn")

@@ -165,12 +165,36 @@ def cluster_cards(pts: pd.DataFrame, meta: dict, out_dir: Path, n_examples: int 
     return "".join(html_parts), "\n".join(md).rstrip()
 
 
-def latent_map(pts: pd.DataFrame, meta: dict, out_dir: Path) -> str:
-    """The interactive map (Plotly): one point per scored item, coloured by cluster / genre / language
-    (buttons), hover with title, artist, labels and cluster, click to play. plotly.min.js is written next
-    to report.html so the page works offline."""
-    import plotly.graph_objects as go
+def sweep_folder(out_dir: Path, levels: int = 3) -> Path | None:
+    """The multirun (sweep) folder holding this run folder: the nearest of its parents with Hydra's
+    multirun.yaml; None for a single run."""
+    for parent in list(Path(out_dir).resolve().parents)[:levels]:
+        if (parent / "multirun.yaml").exists():
+            return parent
+    return None
+
+
+def plotly_js(out_dir: Path, where: str = "sweep") -> str:
+    """The address of plotly.min.js relative to report.html in `out_dir`, writing the file when missing:
+    `sweep`: one copy in the sweep folder for all its runs (4.8 MB once instead of per job), a run outside
+    a sweep its own; `run`: a copy next to every report.html (a run folder that travels alone)."""
     from plotly.offline import get_plotlyjs
+
+    folder = (sweep_folder(out_dir) if where == "sweep" else None) or Path(out_dir)
+    js = folder / PLOTLY_JS
+    if not js.exists():  # atomic: parallel jobs of a sweep may write it at the same time
+        tmp = js.with_name(f".{PLOTLY_JS}.{os.getpid()}.tmp")
+        tmp.write_text(get_plotlyjs(), encoding="utf-8")
+        os.replace(tmp, js)
+    return Path(os.path.relpath(js.resolve(), Path(out_dir).resolve())).as_posix()
+
+
+def latent_map(pts: pd.DataFrame, meta: dict, out_dir: Path, plotly_at: str = "sweep") -> str:
+    """The interactive map (Plotly): one point per scored item, coloured by cluster / genre / language
+    (buttons), hover with title, artist, labels and cluster, click to play. plotly.min.js is a local file
+    (see `plotly_js`; `plotly_at` = report.plotly_js), so the page works offline; without it the page says
+    where it was."""
+    import plotly.graph_objects as go
 
     from vae_cluster.plots.common import cluster_names, sort_categories
 
@@ -199,14 +223,16 @@ def latent_map(pts: pd.DataFrame, meta: dict, out_dir: Path) -> str:
     fig.update_layout(updatemenus=[{"buttons": buttons, "direction": "down", "x": 0, "y": 1.12, "xanchor": "left"}],
                       height=560, margin={"l": 40, "r": 10, "t": 60, "b": 40}, template="plotly_white",
                       legend={"itemsizing": "constant"}, xaxis_title=f"{axis} 1", yaxis_title=f"{axis} 2")
-    js = Path(out_dir) / PLOTLY_JS
-    if not js.exists():
-        js.write_text(get_plotlyjs(), encoding="utf-8")
+    src = plotly_js(out_dir, plotly_at)
+    missing = ("<p id='map-missing' class='warning' style='display:none'>The interactive map needs "
+               f"{html.escape(src)} (plotly.min.js of the sweep folder); copy it next to this report.html, "
+               "or write reports with report.plotly_js=run.</p><script>if(typeof Plotly==='undefined')"
+               "{document.getElementById('map-missing').style.display='block';}</script>")
     click = ("var gd=document.getElementById('{plot_id}');gd.on('plotly_click',function(ev){"
              "var d=ev.points[0].customdata;if(!d[4])return;var a=document.getElementById('map-audio');"
              "a.src=d[4];document.getElementById('map-now').textContent=d[0]+(d[1]?' — '+d[1]:'');"
              "var p=a.play();if(p)p.catch(function(){});});")
     div = fig.to_html(full_html=False, include_plotlyjs=False, div_id="latent-map", post_script=click,
                       config={"displaylogo": False, "responsive": True})
-    return (f"<script src='{PLOTLY_JS}'></script>{div}<p class='note'>Click a point to play it: "
+    return (f"<script src='{html.escape(quote(src))}'></script>{missing}{div}<p class='note'>Click a point to play it: "
             f"<span id='map-now'>(nothing yet)</span></p><audio id='map-audio' controls preload='none'></audio>")

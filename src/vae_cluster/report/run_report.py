@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from vae_cluster.report.document import Document, as_text
+from vae_cluster.utils.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,11 @@ class ReportOptions:
     """How the report is written (the `report` config group builds a writer.ReportWriter with these)."""
 
     def __init__(self, embed_audio: bool = False, preview_seconds: float = 10.0, preview_sample_rate: int = 22050,
-                 n_examples: int = 5, projection: str = "umap", seed: int = 0, lyrics_chars: int = 160):
+                 n_examples: int = 5, projection: str = "umap", seed: int = 0, lyrics_chars: int = 160,
+                 plotly_js: str = "sweep"):
+        if plotly_js not in ("sweep", "run"):
+            raise UserError(f"report.plotly_js must be 'sweep' or 'run', got '{plotly_js}'")
+        self.plotly_js = plotly_js
         self.embed_audio = bool(embed_audio)
         self.preview_seconds, self.preview_sample_rate = float(preview_seconds), int(preview_sample_rate)
         self.n_examples, self.projection, self.seed = int(n_examples), projection, int(seed)
@@ -185,7 +190,7 @@ def build(out_dir: Path, options=None) -> Document:
         doc.p(f"{len(pts)} scored items: {meta.get('projection', '')} of the clustered space "
               f"({meta.get('space', '')}) of {meta.get('method', '')}. Switch the colouring with the menu; "
               "hover for title, artist, labels and cluster; click to play.", "note")
-        doc.raw(latent_map(pts, meta, out_dir), "*(interactive map: open report.html)*")
+        doc.raw(latent_map(pts, meta, out_dir, opts.plotly_js), "*(interactive map: open report.html)*")
 
     # -- metrics -----------------------------------------------------------------------
     doc.h("Metrics")
