@@ -174,14 +174,12 @@ def sweep_folder(out_dir: Path, levels: int = 3) -> Path | None:
     return None
 
 
-def plotly_js(out_dir: Path, where: str = "sweep") -> str:
-    """The address of plotly.min.js relative to report.html in `out_dir`, writing the file when missing:
-    `sweep`: one copy in the sweep folder for all its runs (4.8 MB once instead of per job), a run outside
-    a sweep its own; `run`: a copy next to every report.html (a run folder that travels alone)."""
+def plotly_js(out_dir: Path, folder: Path | None = None) -> str:
+    """The address of plotly.min.js relative to report.html in `out_dir`, writing the file into `folder`
+    (default: `out_dir`) when it is not there yet; a sweep passes its folder, so its jobs share one copy."""
     from plotly.offline import get_plotlyjs
 
-    folder = (sweep_folder(out_dir) if where == "sweep" else None) or Path(out_dir)
-    js = folder / PLOTLY_JS
+    js = Path(folder or out_dir) / PLOTLY_JS
     if not js.exists():  # atomic: parallel jobs of a sweep may write it at the same time
         tmp = js.with_name(f".{PLOTLY_JS}.{os.getpid()}.tmp")
         tmp.write_text(get_plotlyjs(), encoding="utf-8")
@@ -189,11 +187,11 @@ def plotly_js(out_dir: Path, where: str = "sweep") -> str:
     return Path(os.path.relpath(js.resolve(), Path(out_dir).resolve())).as_posix()
 
 
-def latent_map(pts: pd.DataFrame, meta: dict, out_dir: Path, plotly_at: str = "sweep") -> str:
+def latent_map(pts: pd.DataFrame, meta: dict, out_dir: Path, plotly_dir: Path | None = None) -> str:
     """The interactive map (Plotly): one point per scored item, coloured by cluster / genre / language
     (buttons), hover with title, artist, labels and cluster, click to play. plotly.min.js is a local file
-    (see `plotly_js`; `plotly_at` = report.plotly_js), so the page works offline; without it the page says
-    where it was."""
+    (in `plotly_dir`, default next to report.html), so the page works offline; without it the page says
+    where it should be."""
     import plotly.graph_objects as go
 
     from vae_cluster.plots.common import cluster_names, sort_categories
@@ -223,11 +221,12 @@ def latent_map(pts: pd.DataFrame, meta: dict, out_dir: Path, plotly_at: str = "s
     fig.update_layout(updatemenus=[{"buttons": buttons, "direction": "down", "x": 0, "y": 1.12, "xanchor": "left"}],
                       height=560, margin={"l": 40, "r": 10, "t": 60, "b": 40}, template="plotly_white",
                       legend={"itemsizing": "constant"}, xaxis_title=f"{axis} 1", yaxis_title=f"{axis} 2")
-    src = plotly_js(out_dir, plotly_at)
+    src = plotly_js(out_dir, plotly_dir)
     missing = ("<p id='map-missing' class='warning' style='display:none'>The interactive map needs "
-               f"{html.escape(src)} (plotly.min.js of the sweep folder); copy it next to this report.html, "
-               "or write reports with report.plotly_js=run.</p><script>if(typeof Plotly==='undefined')"
-               "{document.getElementById('map-missing').style.display='block';}</script>")
+               f"{html.escape(src)} (a sweep keeps one plotly.min.js in its folder); copy it next to this "
+               "report.html and open the page again, or run with report.sweep_assets=per_job.</p><script>"
+               "if(typeof Plotly==='undefined'){document.getElementById('map-missing').style.display='block';}"
+               "</script>")
     click = ("var gd=document.getElementById('{plot_id}');gd.on('plotly_click',function(ev){"
              "var d=ev.points[0].customdata;if(!d[4])return;var a=document.getElementById('map-audio');"
              "a.src=d[4];document.getElementById('map-now').textContent=d[0]+(d[1]?' — '+d[1]:'');"
