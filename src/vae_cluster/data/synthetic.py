@@ -4,7 +4,8 @@ Songs of a few seconds at 22,050 Hz with two known factors:
 - genre: tempo, percussion pattern and instrument timbre (GENRES below);
 - language: a voice-like harmonic carrier whose vowel formants, pitch and syllable rate differ by language
   (VOICES below), at `language_strength` times its default level (a linear probe on mfcc_stats reads the
-  language at 0.98 accuracy with the default 1.0, but genre dominates the audio's cluster structure);
+  language at 0.99 accuracy with the default 1.0, but genre dominates the audio's cluster structure: K-Means
+  with k=2 finds genre groups, NMI 0.56 with genre and 0.00 with language; scripts/synthetic_factors.py);
 plus short synthetic lyrics per song, English words or Bangla-script words.
 Each song is cut into `clips_per_song` clips (different bars of the same song), so song-level splits
 and votes are exercised. Audio and `metadata.csv` are written to disk once per parameter set, then
