@@ -43,6 +43,7 @@ from vae_cluster.utils.result_cache import ResultCache, array_digest, cached_cal
 from vae_cluster.utils.runinfo import environment, metrics_fingerprint, write_json
 from vae_cluster.utils.seeding import seed_everything
 from vae_cluster.utils.stages import stage, start_stages
+from vae_cluster.utils.threads import few_threads
 
 log = logging.getLogger(__name__)
 PROTOCOLS = ("all", "holdout", "cv")
@@ -279,7 +280,7 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
     rows, k_choices = [], []
     done: dict[str, Representation] = {}
     for method, rep in reps.items():
-        with stage("cluster+score", method):
+        with stage("cluster+score", method), few_threads(len(rep.Z)):
             red = clone(reducer)
             Rr = red.fit_transform(rep.Z)
             space = red.space_name(rep.space)
