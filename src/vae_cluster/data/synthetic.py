@@ -18,6 +18,8 @@ import json
 import logging
 import os
 import shutil
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 from scipy.ndimage import uniform_filter1d
+from threadpoolctl import threadpool_limits
 
 from vae_cluster.data.songs import SongsFolder
 from vae_cluster.utils.progress import progress as progress_bar
@@ -99,71 +102,106 @@ def _shapes(length: int, sr: int) -> dict[str, np.ndarray]:
     return out
 
 
-def _drums(t, sr, bpm, pattern, rng):
+def _hits(n: int, sr: int, bpm: float, pattern: str) -> list[tuple[int, int, str]]:
+    """(start sample, length, kind) of every drum hit of an n-sample clip: kick k, snare s, hi-hat h."""
     eighth = 60.0 / bpm / 2
-    y = np.zeros_like(t)
-    n = len(t)
-    for i, start in enumerate(np.arange(0, t[-1], eighth)):
+    out = []
+    for i, start in enumerate(np.arange(0, (n - 1) / sr, eighth)):
         hit = pattern[i % len(pattern)]
-        if hit == ".":
-            continue
-        s = int(start * sr)
-        length = min(int(0.25 * sr), n - s)
+        if hit != ".":
+            s = int(start * sr)
+            out.append((s, min(int(0.25 * sr), n - s), hit))
+    return out
+
+
+@dataclass
+class ClipDraws:
+    """The random draws of one clip, in the order the generator's RNG makes them."""
+
+    notes: np.ndarray                  # the four notes of the bar (Hz)
+    hit_noise: list                    # per drum hit: its noise (snare, hi-hat) or None (kick)
+    pad: np.ndarray | None             # noise of the pad bed (genres with a pad)
+    syllables: list                    # per syllable: (formants, f, partial phases)
+    noise: np.ndarray                  # the noise floor
+    scale: float                       # the clip's peak level
+
+
+def draw_clip(g: dict, v: dict, root: float, f0: float, bpm: float, n: int, sr: int,
+              rng: np.random.Generator) -> ClipDraws:
+    notes = root * 2 ** (rng.choice([0, 3, 5, 7, 10, 12], size=4) / 12)
+    hit_noise = [None if kind == "k" else rng.standard_normal(length) for _, length, kind in _hits(n, sr, bpm, g["drums"])]
+    pad = rng.standard_normal(n) if g.get("pad") else None
+    syllables = []
+    for _ in range(0, n, int(sr / v["rate"])):
+        formants = np.asarray(v["vowels"][rng.integers(len(v["vowels"]))], dtype=np.float64)
+        f = f0 * (1 + 0.03 * rng.standard_normal())
+        syllables.append((formants, f, rng.uniform(0, 2 * np.pi, size=len(range(1, int(4000 / f))))))
+    return ClipDraws(notes, hit_noise, pad, syllables, rng.standard_normal(n), rng.uniform(0.6, 0.9))
+
+
+def _drums(n: int, sr: int, bpm: float, pattern: str, hit_noise: list) -> np.ndarray:
+    y = np.zeros(n)
+    for (s, length, hit), noise in zip(_hits(n, sr, bpm, pattern), hit_noise):
         shape = _shapes(length, sr)
         if hit == "k":  # kick: decaying low sine sweep
             seg = shape["kick"]
         elif hit == "s":  # snare: noise burst + body
-            seg = (0.7 * rng.standard_normal(length) + shape["body"]) * shape["snare"]
+            seg = (0.7 * noise + shape["body"]) * shape["snare"]
         else:  # hi-hat: high-passed noise, short
-            noise = rng.standard_normal(length)
             seg = np.diff(noise, prepend=0.0) * shape["hat"] * 0.5
         y[s:s + length] += seg
     return y
 
 
-def _voice(t, sr, voice, f0, rng):
-    """Harmonic carrier at f0 (random partial phases) with per-syllable vowel formant envelopes."""
-    y = np.zeros_like(t)
-    syl = int(sr / voice["rate"])
-    for s in range(0, len(t), syl):
-        n = min(syl, len(t) - s)
-        formants = np.asarray(voice["vowels"][rng.integers(len(voice["vowels"]))], dtype=np.float64)
-        f = f0 * (1 + 0.03 * rng.standard_normal())
+def _voice(n: int, sr: int, v: dict, syllables: list) -> np.ndarray:
+    """Harmonic carrier (random partial phases) with per-syllable vowel formant envelopes."""
+    y = np.zeros(n)
+    syl = int(sr / v["rate"])
+    for s, (formants, f, phases) in zip(range(0, n, syl), syllables):
+        m = min(syl, n - s)
         h = np.arange(1, int(4000 / f))
         amp = np.exp(-((h[:, None] * f - formants) ** 2) / (2 * 90.0**2)).sum(1) + 0.02
-        y[s:s + n] = partials(s, n, sr, f, amp, rng.uniform(0, 2 * np.pi, size=len(h))) * _shapes(n, sr)["syllable"]
+        y[s:s + m] = partials(s, m, sr, f, amp, phases) * _shapes(m, sr)["syllable"]
     return y
 
 
-def synth_song(genre: str, language: str, n_clips: int, duration: float, sr: int,
-               rng: np.random.Generator, language_strength: float = 1.0) -> list[np.ndarray]:
+def render_clip(d: ClipDraws, g: dict, v: dict, bpm: float, n: int, sr: int, language_strength: float = 1.0
+                ) -> np.ndarray:
+    """The clip's samples from its draws (no randomness: safe in any thread)."""
+    bar = np.zeros(n)
+    quarter = n // 4 + 1
+    for i, f in enumerate(d.notes):
+        s = i * quarter
+        bar[s:s + quarter] = _tone(s, len(bar[s:s + quarter]), sr, f, g["n_harm"], g["rolloff"], g["decay"], 60.0 / bpm)
+    y = 0.5 * bar / (np.abs(bar).max() + 1e-9)
+    dr = _drums(n, sr, bpm, g["drums"], d.hit_noise)
+    y += 0.4 * dr / (np.abs(dr).max() + 1e-9)
+    if d.pad is not None:  # low-passed noise bed
+        pad = np.cumsum(d.pad)
+        pad -= uniform_filter1d(pad, 441, mode="constant")  # = np.convolve(pad, ones(441) / 441, "same")
+        y += g["pad"] * pad / (np.abs(pad).max() + 1e-9)
+    vo = _voice(n, sr, v, d.syllables)
+    y += 0.25 * language_strength * vo / (np.abs(vo).max() + 1e-9)
+    y += 0.003 * d.noise
+    y *= d.scale / (np.abs(y).max() + 1e-9)
+    return y.astype(np.float32)
+
+
+def draw_song(genre: str, language: str, n_clips: int, n: int, sr: int, rng: np.random.Generator
+              ) -> tuple[float, list[ClipDraws]]:
+    """(tempo in BPM, per clip its draws) of one song."""
     g, v = GENRES[genre], VOICES[language]
     bpm = g["bpm"] * rng.uniform(0.95, 1.05)
     root = rng.uniform(*g["root"])
     f0 = rng.uniform(*v["f0"])
-    beat = 60.0 / bpm
-    t = np.arange(int(duration * sr)) / sr
-    clips = []
-    for _ in range(n_clips):
-        notes = root * 2 ** (rng.choice([0, 3, 5, 7, 10, 12], size=4) / 12)
-        bar = np.zeros_like(t)
-        quarter = len(t) // 4 + 1
-        for i, f in enumerate(notes):
-            s = i * quarter
-            bar[s:s + quarter] = _tone(s, len(bar[s:s + quarter]), sr, f, g["n_harm"], g["rolloff"], g["decay"], beat)
-        y = 0.5 * bar / (np.abs(bar).max() + 1e-9)
-        d = _drums(t, sr, bpm, g["drums"], rng)
-        y += 0.4 * d / (np.abs(d).max() + 1e-9)
-        if g.get("pad"):  # low-passed noise bed
-            pad = np.cumsum(rng.standard_normal(len(t)))
-            pad -= uniform_filter1d(pad, 441, mode="constant")  # = np.convolve(pad, ones(441) / 441, "same")
-            y += g["pad"] * pad / (np.abs(pad).max() + 1e-9)
-        vo = _voice(t, sr, v, f0, rng)
-        y += 0.25 * language_strength * vo / (np.abs(vo).max() + 1e-9)
-        y += 0.003 * rng.standard_normal(len(t))
-        y *= rng.uniform(0.6, 0.9) / (np.abs(y).max() + 1e-9)
-        clips.append(y.astype(np.float32))
-    return clips
+    return bpm, [draw_clip(g, v, root, f0, bpm, n, sr, rng) for _ in range(n_clips)]
+
+
+def synth_song(genre: str, language: str, n_clips: int, duration: float, sr: int,
+               rng: np.random.Generator, language_strength: float = 1.0) -> list[np.ndarray]:
+    n = int(duration * sr)
+    bpm, clips = draw_song(genre, language, n_clips, n, sr, rng)
+    return [render_clip(d, GENRES[genre], VOICES[language], bpm, n, sr, language_strength) for d in clips]
 
 
 def synth_lyrics(language: str, rng: np.random.Generator, n_lines: int = 4) -> str:
@@ -186,23 +224,42 @@ class SynthSpec:
 
 
 def generate(out_dir: Path, spec: SynthSpec, progress: bool = False) -> None:
-    """Write audio/*.wav and metadata.csv into out_dir (atomically: a temp dir renamed at the end)."""
+    """Write audio/*.wav and metadata.csv into out_dir (atomically: a temp dir renamed at the end).
+
+    The random draws are made in song order in this thread (one generator: the data set depends only on the
+    seed); the clips are rendered and written by a thread per core (numpy releases the GIL)."""
     rng = np.random.default_rng(spec.seed)
     tmp = out_dir.with_name(out_dir.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "audio").mkdir(parents=True)
     songs = [(g, lang, j) for g in spec.genres for lang in spec.languages for j in range(spec.songs_per_class)]
-    rows = []
-    for genre, language, j in progress_bar(songs, desc="synthetic data", enabled=progress, unit="song"):
-        song_id = f"{genre}_{language}_{j:03d}"
-        artist = f"artist_{genre}_{language}_{j // 4}"
-        lyrics = synth_lyrics(language, rng)
-        clips = synth_song(genre, language, spec.clips_per_song, spec.duration, spec.sr, rng, spec.language_strength)
-        for c, y in enumerate(clips):
-            name = f"audio/{song_id}_c{c}.wav"
-            sf.write(tmp / name, y, spec.sr, subtype="PCM_16")
-            rows.append(dict(filename=name, song_id=song_id, artist=artist, title=song_id,
-                             language=language, genre=genre, lyrics=lyrics))
+    n = int(spec.duration * spec.sr)
+
+    def write(path: Path, d: ClipDraws, genre: str, language: str, bpm: float) -> None:
+        y = render_clip(d, GENRES[genre], VOICES[language], bpm, n, spec.sr, spec.language_strength)
+        sf.write(path, y, spec.sr, subtype="PCM_16")
+
+    rows, pending = [], deque()
+    try:
+        threads = max(1, min(4, len(os.sched_getaffinity(0))))  # the cores this process may use
+    except AttributeError:  # pragma: no cover - not Linux
+        threads = max(1, min(4, os.cpu_count() or 1))
+    # one BLAS thread per renderer: the threads are the parallelism
+    with threadpool_limits(1), ThreadPoolExecutor(threads) as pool:
+        for genre, language, j in progress_bar(songs, desc="synthetic data", enabled=progress, unit="song"):
+            song_id = f"{genre}_{language}_{j:03d}"
+            artist = f"artist_{genre}_{language}_{j // 4}"
+            lyrics = synth_lyrics(language, rng)
+            bpm, clips = draw_song(genre, language, spec.clips_per_song, n, spec.sr, rng)
+            for c, d in enumerate(clips):
+                name = f"audio/{song_id}_c{c}.wav"
+                pending.append(pool.submit(write, tmp / name, d, genre, language, bpm))
+                rows.append(dict(filename=name, song_id=song_id, artist=artist, title=song_id,
+                                 language=language, genre=genre, lyrics=lyrics))
+            while len(pending) > 4 * threads:  # bounded: the draws of a few clips in memory
+                pending.popleft().result()
+        for f in pending:
+            f.result()
     pd.DataFrame(rows).to_csv(tmp / "metadata.csv", index=False)
     try:
         tmp.rename(out_dir)
