@@ -21,3 +21,29 @@ def test_songs_are_deterministic_and_bounded():
             b = synth_song(genre, language, 2, 0.5, 22050, np.random.default_rng(3))
             assert all(np.array_equal(x, y) for x, y in zip(a, b)) and len(a) == 2
             assert all(x.dtype == np.float32 and len(x) == 11025 and 0.5 < np.abs(x).max() <= 0.9 for x in a)
+
+
+def test_threaded_generation_equals_one_song_after_another(tmp_path):
+    """generate() draws in song order and renders in threads: the files hold what synth_song gives in sequence."""
+    import pandas as pd
+    import soundfile as sf
+
+    from vae_cluster.data.synthetic import SynthSpec, generate, synth_lyrics
+
+    spec = SynthSpec(genres=("rock", "folk"), languages=("english", "bangla"), songs_per_class=3, clips_per_song=2,
+                     duration=0.4, seed=5)
+    generate(tmp_path / "set", spec)
+    meta = pd.read_csv(tmp_path / "set" / "metadata.csv")
+    rng = np.random.default_rng(5)
+    expected = []
+    for genre in spec.genres:
+        for language in spec.languages:
+            for _ in range(spec.songs_per_class):
+                lyrics = synth_lyrics(language, rng)
+                for y in synth_song(genre, language, 2, 0.4, spec.sr, rng):
+                    expected.append((lyrics, y))
+    assert len(meta) == len(expected) == 24
+    for row, (lyrics, y) in zip(meta.to_dict("records"), expected):
+        written, sr = sf.read(tmp_path / "set" / row["filename"], dtype="float32")
+        assert sr == spec.sr and row["lyrics"] == lyrics
+        np.testing.assert_allclose(written, y, atol=1 / 32767)  # PCM_16
