@@ -42,6 +42,8 @@ from vae_cluster.utils.hashing import text_digest
 from vae_cluster.utils.result_cache import ResultCache, array_digest, cached_call
 from vae_cluster.utils.runinfo import environment, metrics_fingerprint, write_json
 from vae_cluster.utils.seeding import seed_everything
+from vae_cluster.utils.stages import stage, start_stages
+from vae_cluster.utils.threads import few_threads
 
 log = logging.getLogger(__name__)
 PROTOCOLS = ("all", "holdout", "cv")
@@ -96,7 +98,7 @@ def folds(cfg: DictConfig, items: pd.DataFrame, evaluator, out_dir: Path) -> lis
 
 
 def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
-    t0 = time.time()
+    t0, stages = time.time(), start_stages()  # run.json `stages`: wall (and CPU) seconds per stage
     out_dir = Path(out_dir)
     info = {"status": "running", "seed": cfg.seed, "choices": choices,
             "config": OmegaConf.to_container(cfg, resolve=True), **environment()}
@@ -110,13 +112,15 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     seed_everything(cfg.seed)
 
     # 1. data and song-grouped splits
-    data = instantiate(cfg.data)
-    items = data.load()
-    items = assign_splits(items, tuple(cfg.split.fractions), cfg.split.seed, cfg.split.group_by)
+    with stage("data"):
+        data = instantiate(cfg.data)
+        items = data.load()
+        items = assign_splits(items, tuple(cfg.split.fractions), cfg.split.seed, cfg.split.group_by)
     log.info("data: %d items, %d songs", len(items), items["song_id"].nunique())
 
     # 2. features (unusable items are skipped and listed)
-    feats = instantiate(cfg.features).extract(items)
+    with stage("features"):
+        feats = instantiate(cfg.features).extract(items)
     skipped = pd.concat([data.dropped, feats.skipped], ignore_index=True)  # refused rows, then unusable items
     skipped.to_csv(out_dir / "skipped.csv", index=False)
     items = feats.items
@@ -167,14 +171,17 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
                        scorable_targets(items[fold.eval_mask], evaluator.targets), res["reps"], history, metrics,
                        result_cache_for(cfg))
     t_plots = time.time()
-    plotter.plot_run(art)
+    with stage("plots"):
+        plotter.plot_run(art)
     info.update(status="complete", protocol=evaluator.protocol, split_seed=cfg.split.seed,
                 reused_model=res["reused"], bundle_bytes=res["bundle_bytes"],
                 k_selection=k_choices or None, device=str(res["trainer"].device),
                 wall_time_s=round(time.time() - t0, 2), n_items=len(items), n_eval=n_eval, n_skipped=len(skipped),
-                epochs=len(history), plots_time_s=round(time.time() - t_plots, 2))
+                epochs=len(history), plots_time_s=round(time.time() - t_plots, 2), **stages.record())
     write_json(out_dir / "run.json", info)
-    reporter.write(art)
+    with stage("report"):
+        reporter.write(art)
+    write_json(out_dir / "run.json", {**info, **stages.record()})
     tracker.log_artifacts(out_dir)
     tracker.finish("complete")
     print("\n".join([headline_text(headline(metrics, protocol_name(info))), *banner_lines(metrics)]))
@@ -237,7 +244,8 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
                         out_dir=fold.out_dir)
         return h, trainer.fit_info
 
-    history, trainer.fit_info, reused = fit_or_reuse(cache, training_key(cfg, inputs=inputs), model, fit_model)
+    with stage("train", type(model).__name__):
+        history, trainer.fit_info, reused = fit_or_reuse(cache, training_key(cfg, inputs=inputs), model, fit_model)
     if reused:
         log.info("reused the trained %s from the model cache %s", type(model).__name__, cache.root)
     held_name = held_out_split(items) or "val"  # diagnostics on held-out clips
@@ -256,25 +264,28 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
         if fit_or_reuse(cache, parts, ae, lambda: (ae_trainer.fit(ae, X[train], X[val]), ae_trainer.fit_info))[2]:
             log.info("reused the trained AE baseline from the model cache %s", cache.root)
 
-    reps.update(baselines.represent(X, train, ev, model=model, data_info=data_info,
-                                    uses_labels=feats.uses_labels, fit_model=fit_baseline,
-                                    make_trainer=lambda: instantiate(cfg.trainer, progress=False)))
+    with stage("baselines"):
+        reps.update(baselines.represent(X, train, ev, model=model, data_info=data_info,
+                                        uses_labels=feats.uses_labels, fit_model=fit_baseline,
+                                        make_trainer=lambda: instantiate(cfg.trainer, progress=False)))
 
     # 5. reduce, cluster, score
     eval_items = items[ev].reset_index(drop=True)
     fold.out_dir.mkdir(parents=True, exist_ok=True)
     if evaluator.disentanglement:  # scored against the known factors (labels for scoring only)
-        add_factor_scores(fold.out_dir, diag, reps, model_name, eval_items, evaluator, X[ev], feats.blocks,
-                          cfg.seed, result_cache_for(cfg))
+        with stage("factor scores"):
+            add_factor_scores(fold.out_dir, diag, reps, model_name, eval_items, evaluator, X[ev], feats.blocks,
+                              cfg.seed, result_cache_for(cfg))
     write_json(fold.out_dir / "diagnostics.json", diag)
     rows, k_choices = [], []
     done: dict[str, Representation] = {}
     for method, rep in reps.items():
-        red = clone(reducer)
-        Rr = red.fit_transform(rep.Z)
-        space = red.space_name(rep.space)
-        m_rows, clusters = evaluator.evaluate(method, space, Rr, eval_items, clusterer, rep.uses_labels,
-                                              full=rep.Z, full_space=rep.space, own_labels=rep.own_labels)
+        with stage("cluster+score", method), few_threads(len(rep.Z)):
+            red = clone(reducer)
+            Rr = red.fit_transform(rep.Z)
+            space = red.space_name(rep.space)
+            m_rows, clusters = evaluator.evaluate(method, space, Rr, eval_items, clusterer, rep.uses_labels,
+                                                  full=rep.Z, full_space=rep.space, own_labels=rep.own_labels)
         rows += [{**r, "fold": fold.name} for r in m_rows]
         if method in evaluator.k_selections:  # cluster.n_clusters=auto: the label-free curve
             sel = evaluator.k_selections.pop(method)
