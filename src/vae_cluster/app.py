@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vae_cluster.config import CUSTOM_CONF_FLAGS, INFO_FLAGS, check_overrides, instantiation_message, split_args
 from vae_cluster.utils.errors import InternalError, UserError
-from vae_cluster.utils.stopping import Terminated
+from vae_cluster.utils.stopping import Terminated, sigterm_held
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never stall on a model-hub lookup
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -56,13 +56,16 @@ def storage_message(err: OSError, out_dir: Path) -> str | None:
             f"another hydra.run.dir")
 
 
-def run_job(cfg, out_dir: Path, choices: dict, multirun: bool, job_num: int | None):
-    """One job: the pipeline, with every way it can end recorded in its folder."""
+def run_job(cfg, out_dir: Path, choices: dict, multirun: bool, job_num: int | None, worker: bool = False):
+    """One job: the pipeline, with every way it can end recorded in its folder. `worker`: the job runs in a
+    launcher's process (joblib, submitit): a Ctrl-C/SIGTERM there ends this job only, recorded and reported
+    like a failed job, so the sweep still ends with its summary."""
     from hydra.errors import InstantiationException
 
     from vae_cluster import pipeline
     from vae_cluster.utils.runinfo import Heartbeat
 
+    exc: Exception
     try:
         with Heartbeat(out_dir / "run.json"):
             info = pipeline.run(cfg, out_dir, choices)
@@ -72,19 +75,23 @@ def run_job(cfg, out_dir: Path, choices: dict, multirun: bool, job_num: int | No
         how = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
         msg = (f"{how}; continue with the same command plus trainer.resume=true hydra.run.dir={out_dir}"
                if not multirun else f"{how}; re-run the same sweep command: it resumes what is missing")
-        record_end(out_dir, "interrupted", msg)
+        with sigterm_held():
+            record_end(out_dir, "interrupted", msg)
         print(f"vae-cluster: {msg}", file=sys.stderr)
-        raise
+        if not worker:
+            raise
+        exc = UserError(msg)
     except SystemExit:  # submitit's requeue on SLURM pre-emption / time-out (it checkpoints, requeues, exits)
-        record_end(out_dir, "interrupted", "stopped by the scheduler (pre-empted or timed out); the requeued job "
-                                           "resumes from its checkpoint")
+        with sigterm_held():
+            record_end(out_dir, "interrupted", "stopped by the scheduler (pre-empted or timed out); the requeued "
+                                               "job resumes from its checkpoint")
         raise
     except OSError as err:
         msg = storage_message(err, out_dir)
         if msg is None:
             raise
         record_end(out_dir, "failed", msg)
-        exc: Exception = UserError(msg)
+        exc = UserError(msg)
     except (UserError, InstantiationException) as err:
         msg = " ".join(str(err).split()) if isinstance(err, UserError) else instantiation_message(err)
         record_end(out_dir, "failed", msg)
@@ -105,7 +112,8 @@ def run_job(cfg, out_dir: Path, choices: dict, multirun: bool, job_num: int | No
 
 def start_job(cfg, out_dir: Path, multirun: bool, force: bool, job_num: int | None) -> bool:
     """Before the pipeline: may this job use its folder (report/records.py)? False when it is refused (a
-    complete run without --force, a live job): single runs raise the one-line error, sweep jobs note it."""
+    complete run without --force, a live job): a single run ends with that one-line error, a sweep job notes
+    it in refused.txt and the sweep goes on."""
     from omegaconf import OmegaConf
 
     from vae_cluster.report.records import FolderInUse, take_over, write_refusal
@@ -114,7 +122,8 @@ def start_job(cfg, out_dir: Path, multirun: bool, force: bool, job_num: int | No
         resume = take_over(out_dir, OmegaConf.to_container(cfg, resolve=True), multirun, force)
     except FolderInUse as err:
         if not multirun:
-            raise
+            _RAISE.append(err)  # raised after Hydra returns (Hydra would print its own)
+            return False
         write_refusal(out_dir, str(err))
         print(f"vae-cluster: job {job_num} refused: {err}", file=sys.stderr)
         _FAILED.append(str(err))
@@ -146,10 +155,11 @@ def run_app(args: list[str], conf: Path) -> int:
         out_dir = Path(hc.runtime.output_dir)
         choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
         multirun = hc.mode == RunMode.MULTIRUN
-        if os.getpid() != parent_pid:  # a launcher's worker process (joblib, submitit): stop like the CLI
+        worker = os.getpid() != parent_pid
+        if worker:  # a launcher's worker process (joblib, submitit): stop like the CLI
             install_sigterm()
             if os.getppid() == parent_pid:  # a local pool (not a SLURM node): it ends with the sweep
-                die_with_parent()
+                die_with_parent(parent_pid)
         if multirun and cfg.get("skip_complete", True):
             from vae_cluster.report.resume import completed_result
 
@@ -161,7 +171,7 @@ def run_app(args: list[str], conf: Path) -> int:
         job_num = hc.job.num if multirun else None
         if not start_job(cfg, out_dir, multirun, force or (multirun and not cfg.get("skip_complete", True)), job_num):
             return None
-        return run_job(cfg, out_dir, choices, multirun, job_num)
+        return run_job(cfg, out_dir, choices, multirun, job_num, worker)
 
     parent_pid = os.getpid()
     sys.argv = ["vae-cluster run", *args]

@@ -34,7 +34,10 @@ def registry(group: str) -> dict[str, type]:
     pkg = importlib.import_module(package)
     out = {}
     for info in pkgutil.iter_modules(pkg.__path__):
-        module = importlib.import_module(f"{package}.{info.name}")
+        try:
+            module = importlib.import_module(f"{package}.{info.name}")
+        except ImportError:  # an optional dependency missing: its classes cannot be built anyway
+            continue
         for obj in vars(module).values():
             if (inspect.isclass(obj) and issubclass(obj, base) and obj is not base
                     and obj.__module__ == module.__name__ and not inspect.isabstract(obj)):

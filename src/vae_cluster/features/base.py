@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 from vae_cluster.features.cache import CODE_VERSION, FeatureCache, digest, item_identity
 from vae_cluster.utils.errors import AudioError, TransientAudioError, UserError
 from vae_cluster.utils.progress import progress as progress_bar
-from vae_cluster.utils.stopping import in_worker
+from vae_cluster.utils.stopping import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -222,15 +222,16 @@ def extract_audio(items: pd.DataFrame, sets: list[AudioFeatureSet], n_jobs: int 
         names = "+".join(s.name for s in sets)
         jobs = _resolve_jobs(n_jobs, len(todo))
         bar = progress_bar(total=len(todo), desc=f"features:{names}", enabled=progress, unit="clip")
-        me = os.getpid()  # workers exit with this process (a killed run leaves no pool behind)
-        calls = (delayed(in_worker)(me, analyse_item, records[i], [sets[j] for j in js]) for i, js in todo)
+        calls = (delayed(analyse_item)(records[i], [sets[j] for j in js]) for i, js in todo)
         # one BLAS thread per clip, as joblib gives its workers: multi-threaded BLAS on these small
         # products is slower, and far slower on a busy machine
         with threadpool_limits(1):
             if jobs == 1:
                 outs = (analyse_item(records[i], [sets[j] for j in js]) for i, js in todo)
             else:
-                outs = Parallel(n_jobs=jobs, return_as="generator", batch_size=1)(calls)
+                # workers exit with this process: a killed run leaves no pool behind
+                outs = Parallel(n_jobs=jobs, return_as="generator", batch_size=1, initializer=die_with_parent,
+                                initargs=(os.getpid(),))(calls)
             for (i, js), out in zip(todo, outs):
                 for j, (x, err, note, cacheable) in zip(js, out):
                     results[j][i] = (x, err, note)

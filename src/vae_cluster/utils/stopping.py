@@ -29,6 +29,20 @@ def sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def sigterm_held():
+    """Within the block (recording how a job ended), a further SIGTERM is ignored: a scheduler that requeues
+    or cancels a job may send one while the job writes its record."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def install_sigterm() -> None:
     """For a job process (a launcher's worker): SIGTERM raises `Terminated` from now on."""
     if threading.current_thread() is threading.main_thread():
@@ -38,14 +52,16 @@ def install_sigterm() -> None:
 _WATCHED: set[int] = set()
 
 
-def die_with_parent(poll_s: float = 1.0) -> None:
-    """In a worker process: exit as soon as the parent is gone (a killed parent would otherwise leave its
-    pool's workers running). A daemon thread polls the parent pid; idempotent per process."""
+def die_with_parent(parent: int | None = None, poll_s: float = 1.0) -> None:
+    """In a worker process (a pool's initializer, a launcher's job): exit as soon as the parent is gone (a
+    killed parent would otherwise leave its pool's workers running). `parent`: the pid the worker was started
+    by (pass it: a worker that boots after its parent died exits at once). A daemon thread polls the parent
+    pid; idempotent per process."""
     me = os.getpid()
     if me in _WATCHED:
         return
     _WATCHED.add(me)
-    parent = os.getppid()
+    parent = os.getppid() if parent is None else parent
 
     def watch():
         while os.getppid() == parent:
@@ -53,11 +69,3 @@ def die_with_parent(poll_s: float = 1.0) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="vae-cluster-parent-watch", daemon=True).start()
-
-
-def in_worker(parent_pid: int, fn, *args):
-    """`fn(*args)`; run in a pool's worker (another pid than `parent_pid`), the worker first arranges to
-    exit with its parent. Wrap pool tasks with it: `delayed(in_worker)(os.getpid(), fn, ...)`."""
-    if os.getpid() != parent_pid:
-        die_with_parent()
-    return fn(*args)
