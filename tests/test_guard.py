@@ -150,6 +150,12 @@ def test_take_over_refuses_finished_and_live_folders_and_keeps_history(tmp_path)
         take_over(tmp_path / "done", cfg, multirun=False, force=False)
     assert take_over(tmp_path / "done", cfg, multirun=False, force=True) is False
     assert json.loads((tmp_path / "done" / "run_history.jsonl").read_text())["status"] == "complete"
+    fake_record(tmp_path / "kept", status="complete")  # continuing its training: trainer.resume + checkpoint
+    with pytest.raises(FolderInUse):
+        take_over(tmp_path / "kept", {**cfg, "trainer": {"resume": True}}, multirun=False, force=False)
+    (tmp_path / "kept" / "checkpoints").mkdir()
+    (tmp_path / "kept" / "checkpoints" / "last.pt").write_bytes(b"x")
+    assert take_over(tmp_path / "kept", {**cfg, "trainer": {"resume": True}}, multirun=False, force=False) is False
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         fake_record(tmp_path / "live", status="running", pid=live.pid, host=socket.gethostname())

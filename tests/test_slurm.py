@@ -53,16 +53,16 @@ def test_four_job_sweep_through_slurm(slurm, tmp_path, data_dir):
 
 
 def _array_job(sweep, proc, timeout: float = 900) -> str:
-    """The SLURM id of task 0 of the sweep's job array, once its training has written a checkpoint."""
+    """The SLURM id of the sweep's first job, once its training has written a checkpoint."""
     import time
 
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:
-        folders = [p.name for p in (sweep / ".submitit").glob("*_0")] if (sweep / ".submitit").exists() else []
-        if folders and (sweep / "0" / "checkpoints" / "last.pt").exists():
-            return folders[0]
+        logs = list((sweep / ".submitit").glob("*/*_0_log.out")) if (sweep / ".submitit").exists() else []
+        if logs and (sweep / "0" / "checkpoints" / "last.pt").exists():
+            return logs[0].parent.name  # submitit's folder: the job id (<array id>_0 for an array)
         time.sleep(0.2)
-    raise AssertionError(f"no checkpoint in time: {proc.poll()}")
+    raise AssertionError(f"no checkpoint in time (exit {proc.poll()}): {proc.communicate()[1][-3000:]}")
 
 
 def _interrupt_args(tmp_path, data_dir):

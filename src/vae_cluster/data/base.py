@@ -83,7 +83,8 @@ class Dataset:
             items = items.copy()
             items["target_rms"] = 10 ** (self.target_dbfs / 20)
         if self.max_duration is not None and not self.max_duration > 0:
-            raise UserError(f"data.max_duration must be a positive number of seconds or null, got {self.max_duration:g}")
+            raise UserError(f"data.max_duration must be a positive number of seconds or null, "
+                            f"got {self.max_duration:g}")
         if self.max_duration is not None and (items["path"] != "").any():  # read_item cuts longer items
             items = items.copy()
             items["max_duration"] = self.max_duration

@@ -88,7 +88,8 @@ class SongsFolder(Dataset):
                 rows.append(row)
                 lines.append(reader.line_num)
         except csv.Error as err:
-            hint = " (a lyric longer than data.csv_field_limit characters? raise it)" if "field limit" in str(err) else ""
+            long = "field limit" in str(err)
+            hint = " (a lyric longer than data.csv_field_limit characters? raise it)" if long else ""
             raise UserError(f"cannot parse '{meta_path}' (line {reader.line_num}): {err}{hint}") from None
         finally:
             csv.field_size_limit(limit)

@@ -1,8 +1,10 @@
 """A run folder's record across attempts: a new job never destroys what an earlier one recorded.
 
 Before a job starts in a folder that already holds a run.json (`take_over`):
-- a `complete` run is never replaced by accident: the job is refused (one line) unless `--force`
-  (or, in a sweep, `skip_complete=false`); a sweep job whose config is unchanged is skipped before this;
+- a `complete` run is never replaced by accident: the job is refused (one line) unless `--force` (or, in a
+  sweep, `skip_complete=false`), or it continues that run's training (`trainer.resume=true` with the
+  checkpoint kept by `trainer.keep_checkpoint=true`); a sweep job whose config is unchanged is skipped
+  before this;
 - a `running` run whose process is still alive is refused (two jobs would write one folder);
 - otherwise the earlier run.json is appended, as one JSON line, to `run_history.jsonl` in the folder, and
   the new job starts. A sweep job (e.g. requeued by SLURM after a pre-emption) whose earlier attempt was
@@ -58,7 +60,9 @@ def take_over(out_dir: Path, config: dict, multirun: bool, force: bool) -> bool:
     if prev is None:
         return False
     status = prev.get("status")
-    if status == "complete" and not force:
+    checkpoint = any(out_dir.glob("**/checkpoints/last.pt"))
+    resuming = bool((config.get("trainer") or {}).get("resume")) and checkpoint
+    if status == "complete" and not (force or resuming):
         hint = "add --force" + (" (or skip_complete=false)" if multirun else "")
         raise FolderInUse(f"{out_dir} holds a complete run ({prev.get('wall_time_s', '?')} s, "
                           f"{_when(out_dir)}); its results are kept: choose another "
@@ -68,7 +72,6 @@ def take_over(out_dir: Path, config: dict, multirun: bool, force: bool) -> bool:
                           f"wait for it or choose another folder")
     append_history(out_dir, prev)
     (out_dir / REFUSED).unlink(missing_ok=True)
-    checkpoint = any(out_dir.glob("**/checkpoints/last.pt"))
     same = comparable(prev.get("config") or {}) == comparable(config)
     return multirun and status in ("interrupted", "running") and same and checkpoint
 
