@@ -185,5 +185,5 @@ def run_app(args: list[str], conf: Path) -> int:
         raise _RAISE.pop()
     n_failed = max(len(_FAILED), len(SWEEP_FAILED))
     if n_failed and not informational:
-        raise InternalError(f"{n_failed} sweep job(s) failed; see error.txt in their folders")
+        raise InternalError(f"{n_failed} sweep job(s) failed; see error.txt (refused: refused.txt) in their folders")
     return 0
