@@ -14,6 +14,7 @@ VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--conf
                "--config-dir", "-cd", "--experimental-rerun", "--info", "-i"}
 INFO_FLAGS = ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "--shell-completion", "-sc")
 CUSTOM_CONF_FLAGS = ("-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir")
+MAX_SEED = 2 ** 32 - 1
 
 
 def register_schemas() -> None:
@@ -61,8 +62,9 @@ def compose(overrides: list[str], conf: Path):
         GlobalHydra.instance().clear()
 
 
-def check_overrides(overrides: list[str], conf: Path) -> None:
-    """Compose the config for every value of every sweep; UserError with one line on the first problem."""
+def check_overrides(overrides: list[str], conf: Path, multirun: bool | None = None) -> None:
+    """Compose the config for every value of every sweep; UserError with one line on the first problem.
+    `multirun` (True/False: a `run` command) also checks that its output folder can be written."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -105,22 +107,29 @@ def check_overrides(overrides: list[str], conf: Path) -> None:
                     hydra_compose("config", overrides=[*extra, *hydra_groups], return_hydra_config=True)
                 except (HydraException, OmegaConfBaseException) as err:
                     raise UserError(" ".join(str(err).split()).split(" Config search path")[0][:400]) from None
+            keys = [o.key_or_group for o in parsed]
+            if multirun is not None:  # the folder this command writes, even when not given: checked once
+                keys.append("hydra.sweep.dir" if multirun else "hydra.run.dir")
             for combo in itertools.islice(combos, 64):
                 try:
                     cfg = hydra_compose("config", overrides=[*combo, *hydra_dirs], return_hydra_config=True)
                 except (HydraException, OmegaConfBaseException) as err:
                     raise UserError(describe_error(err)) from None
-                check_output_dirs(cfg, [o.key_or_group for o in parsed])
+                check_output_dirs(cfg, keys)
+                keys = [k for k in keys if k not in ("hydra.run.dir", "hydra.sweep.dir")]
                 validate(cfg)
     finally:
         GlobalHydra.instance().clear()
 
 
 def check_output_dirs(cfg, keys: list[str]) -> None:
-    """hydra.run.dir / hydra.sweep.dir given by the user must be creatable (one line, before any work)."""
+    """hydra.run.dir / hydra.sweep.dir in `keys` must be creatable: a real write probe (read-only mounts, full
+    disks, /proc), one line before any work."""
     import os
 
     from omegaconf import OmegaConf
+
+    from vae_cluster.utils.storage import check_writable
 
     for key in ("hydra.run.dir", "hydra.sweep.dir"):
         if key not in keys:
@@ -129,10 +138,9 @@ def check_output_dirs(cfg, keys: list[str]) -> None:
         parent = path
         while not parent.exists():
             parent = parent.parent
-        if not parent.is_dir():
-            raise UserError(f"{key}={path}: '{parent}' is a file, not a folder")
-        if not os.access(parent, os.W_OK | os.X_OK) or str(parent).startswith(("/proc", "/sys")):
+        if parent.is_dir() and (not os.access(parent, os.W_OK | os.X_OK) or str(parent).startswith(("/proc", "/sys"))):
             raise UserError(f"{key}={path}: cannot create folders under '{parent}' (not writable)")
+        check_writable(path, f"{key}={path}")
 
 
 def search_paths(parsed) -> list[Path]:
@@ -157,6 +165,9 @@ def validate(cfg) -> None:
         value = OmegaConf.select(cfg, key)
         if value is not None and (isinstance(value, bool) or not _is_int(value)):
             raise UserError(f"{key}={value!r} must be an integer")
+        if value is not None and not 0 <= int(float(value)) <= MAX_SEED:
+            raise UserError(f"{key}={value!r} must be an integer from 0 to {MAX_SEED} (the range numpy and torch "
+                            f"seed with)")
     check_cluster_k(cfg)
     for group, node in cfg.items():
         if isinstance(node, DictConfig) and "_target_" in node:

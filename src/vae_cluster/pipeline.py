@@ -36,6 +36,7 @@ from vae_cluster.report.assignments import assignments_table
 from vae_cluster.report.headline import headline, headline_text, protocol_name
 from vae_cluster.training.checkpoint import remove_checkpoint
 from vae_cluster.training.model_cache import fit_or_reuse, model_cache_for, training_key
+from vae_cluster.utils.csvsafe import write_csv
 from vae_cluster.utils.errors import UserError
 from vae_cluster.utils.identity import comparable
 from vae_cluster.utils.hashing import text_digest
@@ -122,11 +123,11 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     with stage("features"):
         feats = instantiate(cfg.features).extract(items)
     skipped = pd.concat([data.dropped, feats.skipped], ignore_index=True)  # refused rows, then unusable items
-    skipped.to_csv(out_dir / "skipped.csv", index=False)
+    write_csv(skipped, out_dir / "skipped.csv")
     items = feats.items
     for name, table in feats.extras.items():
         t = pd.DataFrame(table)
-        t.to_csv(out_dir / f"{name}.csv", index=False)
+        write_csv(t, out_dir / f"{name}.csv")
         if {"id", "has_lyrics"} <= set(t.columns):  # songs embedded without lyrics are flagged
             items = items.merge(t[["id", "has_lyrics"]].drop_duplicates("id"), on="id", how="left")
     evaluator.check_targets(items)  # a missing target label: one-line error naming it
@@ -153,7 +154,7 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     metrics.insert(0, "model", model_name)
     if evaluator.protocol == "cv":
         metrics = summarise_folds(metrics)
-    metrics.to_csv(out_dir / "metrics.csv", index=False)
+    write_csv(metrics, out_dir / "metrics.csv")
     info.update(metrics_fingerprint(out_dir / "metrics.csv"))  # `report` never takes a cut file as complete
     what = (f"eval.split={evaluator.split}" if evaluator.protocol == "holdout" else
             f"{evaluator.folds} folds" if evaluator.protocol == "cv" else "all items")
@@ -163,7 +164,7 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     tracker.log_metrics(metrics)
     history = pd.concat(histories, ignore_index=True)
     history.to_csv(out_dir / "history.csv", index=False)
-    pd.concat(scored, ignore_index=True).to_csv(out_dir / "assignments.csv", index=False)  # cv: each item once
+    write_csv(pd.concat(scored, ignore_index=True), out_dir / "assignments.csv")  # cv: each item once
     res, items, fold = first
 
     # 7. figures and report

@@ -6,8 +6,9 @@ columns in ITEM_COLUMNS. `path` is an audio file (or empty for feature tables); 
 
 Options shared by every audio adapter (see windowing.py): `crop_seconds` (centre crop),
 `window_seconds`/`hop_seconds` (sliding windows; hop null = non-overlapping slices), `max_windows`
-(per file) and `target_dbfs` (loudness normalisation of each item, applied by audio.load_item through a
-`target_rms` column). Extra columns set by adapters are kept (e.g. `source_id`, `window`, `notes`).
+(per file), `target_dbfs` (loudness normalisation of each item, applied by audio.load_item through a
+`target_rms` column) and `max_duration` (seconds read per item at most, through a `max_duration` column).
+Extra columns set by adapters are kept (e.g. `source_id`, `window`, `notes`).
 Options shared by every adapter (conf/shared/labels.yaml): `min_class_size` / `small_classes` (classes.py).
 """
 from __future__ import annotations
@@ -42,7 +43,8 @@ class Dataset:
     def __init__(self, root: str | Path | None = None, sample_rate: int = 22050, crop_seconds: float | None = None,
                  window_seconds: float | None = None, hop_seconds: float | None = None,
                  max_windows: int | None = None, target_dbfs: float | None = None, progress: bool = True,
-                 min_class_size: int | None = None, small_classes: str = "merge"):
+                 max_duration: float | None = None, min_class_size: int | None = None,
+                 small_classes: str = "merge"):
         self.min_class_size, self.small_classes = min_class_size, small_classes  # checked in load (classes.py)
         self.root = Path(root).expanduser() if root is not None else None
         self.sample_rate = int(sample_rate)
@@ -55,6 +57,7 @@ class Dataset:
         self.max_windows = None if max_windows is None else int(max_windows)
         self.target_dbfs = None if target_dbfs is None else float(target_dbfs)
         self.progress = bool(progress)
+        self.max_duration = None if max_duration is None else float(max_duration)
 
     def check_root(self) -> Path:
         if self.root is None:
@@ -86,6 +89,12 @@ class Dataset:
         if self.target_dbfs is not None:
             items = items.copy()
             items["target_rms"] = 10 ** (self.target_dbfs / 20)
+        if self.max_duration is not None and not self.max_duration > 0:
+            raise UserError(f"data.max_duration must be a positive number of seconds or null, "
+                            f"got {self.max_duration:g}")
+        if self.max_duration is not None and (items["path"] != "").any():  # read_item cuts longer items
+            items = items.copy()
+            items["max_duration"] = self.max_duration
         return normalize_items(items, source=self.name) if windowed else items
 
 

@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_limits
 from vae_cluster.features.cache import CODE_VERSION, FeatureCache, digest, item_identity
 from vae_cluster.utils.errors import AudioError, TransientAudioError, UserError
 from vae_cluster.utils.progress import progress as progress_bar
+from vae_cluster.utils.stopping import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +261,9 @@ def _outputs(records: list[dict], sets: list, todo: list[tuple], jobs: int):
         if jobs > 1 and per_clip * rest > WORKERS_AFTER_S:
             log.info("features: %d clips left (about %.0f CPU-s in one process): %d worker processes take them",
                      rest, per_clip * rest, jobs)
-            yield from Parallel(n_jobs=jobs, return_as="generator", batch_size=1)(
+            # workers exit with this process: a killed run leaves no pool behind
+            yield from Parallel(n_jobs=jobs, return_as="generator", batch_size=1, initializer=die_with_parent,
+                                initargs=(os.getpid(),))(
                 delayed(analyse_item)(records[k], [sets[j] for j in ks]) for k, ks in todo[done:])
             return
         yield analyse_item(records[i], [sets[j] for j in js])

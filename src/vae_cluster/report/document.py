@@ -107,7 +107,7 @@ class Document:
         out = [f"# {self.title}", ""]
         for b in self.blocks:
             if b[0] == "h":
-                out += [f"{'#' * b[1]} {b[2]}", ""]
+                out += [f"{'#' * b[1]} {md_text(b[2])}", ""]
             elif b[0] == "p":
                 out += [b[1], ""]
             elif b[0] == "code":
@@ -198,8 +198,26 @@ def is_num(col: pd.Series) -> bool:
     return bool(vals) and all(NUMERIC_TEXT.match(v) for v in vals)
 
 
+def relative_href(path, base) -> str:
+    """A link from folder `base` to `path` that can only be relative: percent-encoded (a `:` never starts a
+    scheme such as `javascript:`) and starting with `./` or `../`."""
+    rel = quote(Path(os.path.relpath(path, base)).as_posix())
+    return rel if rel.startswith("../") else f"./{rel}"
+
+
+#: Markdown characters that would make text from data into a link, code span or table cell break
+MD_SPECIAL = re.compile(r"([`\[\]|])")
+
+
+def md_text(text) -> str:
+    """Text from data (titles, artists, errors) made inert in Markdown: `<`, `>`, `&` as HTML entities (no raw
+    HTML reaches a Markdown viewer), link, code and table characters backslash-escaped; one line."""
+    text = html.escape(str(text), quote=False).replace("\n", " ").replace("\r", " ")
+    return MD_SPECIAL.sub(r"\\\1", text)
+
+
 def md_cell(v) -> str:
-    return fmt(v).replace("|", "\\|").replace("\n", " ")
+    return md_text(fmt(v))
 
 
 def md_table(df: pd.DataFrame) -> str:

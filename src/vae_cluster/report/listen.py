@@ -9,10 +9,13 @@ import json
 import logging
 import os
 from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
+
+from vae_cluster.report.document import md_text, relative_href
+from vae_cluster.utils.csvsafe import write_csv
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +27,7 @@ def audio_link(item: dict, out_dir: Path) -> str:
     path = str(item.get("path") or "")
     if not path or path == "nan":
         return ""
-    rel = Path(os.path.relpath(os.path.abspath(path), Path(out_dir).resolve())).as_posix()
-    url = quote(rel)
+    url = relative_href(os.path.abspath(path), Path(out_dir).resolve())
     off, dur = pd.to_numeric(item.get("offset"), errors="coerce"), pd.to_numeric(item.get("duration"), errors="coerce")
     off = 0.0 if pd.isna(off) else float(off)
     if off > 0 or pd.notna(dur):
@@ -68,7 +70,7 @@ def write_map_data(art, projection: str = "umap", seed: int = 0, lyrics_chars: i
     df["audio"] = [audio_link(r, out_dir) for r in items.to_dict("records")]
     if "lyrics" in items:
         df["lyrics"] = items["lyrics"].fillna("").astype(str).str.replace(r"\s+", " ", regex=True).str.slice(0, lyrics_chars)
-    df.to_csv(out_dir / MAP_CSV, index=False)
+    write_csv(df, out_dir / MAP_CSV)
     meta = {"method": method, "space": rep.space, "projection": axis if axis != "dim" else rep.space,
             "clusterings": {name.split(", ")[0]: name for name in groups}}
     (out_dir / MAP_JSON).write_text(json.dumps(meta, indent=1))
@@ -155,10 +157,11 @@ def cluster_cards(pts: pd.DataFrame, meta: dict, out_dir: Path, n_examples: int 
                 lyr = f"<div class='lyr' title='{e(r['lyrics'])}'>{e(r['lyrics'])}…</div>" if r.get("lyrics") else ""
                 li.append(f"<li><div><b>{e(r['title'])}</b>{e(by)} <span class='note'>{e(label_text(r))}</span></div>"
                           f"{player}{lyr}</li>")
-                md_items.append(f"  - {r['title']}{by} ({label_text(r)})" + (f" [audio]({r['audio']})" if r.get("audio") else ""))
+                md_items.append(f"  - {md_text(r['title'])}{md_text(by)} ({md_text(label_text(r))})"
+                                + (f" [audio](<{r['audio']}>)" if r.get("audio") else ""))
             cards.append(f"<div class='card'><h3>cluster c{c} <span class='note'>{len(rows)} items</span></h3>"
                          + "".join(f"<div class='comp'>{e(t)}</div>" for t in comp) + f"<ol>{''.join(li)}</ol></div>")
-            md_part += [f"- **c{c}** ({len(rows)} items; {'; '.join(comp)})", *md_items]
+            md_part += [f"- **c{c}** ({len(rows)} items; {md_text('; '.join(comp))})", *md_items]
         block = f"<p class='note'>{e(head)}</p><div class='cards'>{''.join(cards)}</div>"
         html_parts.append(block if i == 0 else f"<details><summary>{e(head)}</summary>{block}</details>")
         md += md_part + [""]

@@ -14,6 +14,7 @@ import pandas as pd
 
 from vae_cluster.report.document import Document, as_text
 from vae_cluster.utils.errors import UserError
+from vae_cluster.utils.csvsafe import write_csv
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def write_data_summary(out_dir: Path, items: pd.DataFrame) -> Path:
         df = df.merge(songs, on=cols)
     df = df.sort_values(cols).reset_index(drop=True)
     path = Path(out_dir) / "data_summary.csv"
-    df.to_csv(path, index=False)
+    write_csv(df, path)
     return path
 
 
