@@ -77,7 +77,7 @@ def test_ctrl_c_is_one_line_and_the_run_says_interrupted(tmp_path, data_dir):
     exe = Path(sys.executable).with_name("vae-cluster")
     args = ["run", *common(tmp_path, data_dir), "trainer.max_epochs=100000", "trainer.patience=100000",
             f"hydra.run.dir={run_dir}"]
-    proc = subprocess.Popen([str(exe), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", start, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ckpt = run_dir / "checkpoints" / "last.pt"
     deadline = time.time() + 300
     while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
@@ -301,10 +301,12 @@ def children(pid: int) -> set[int]:
 def test_feature_workers_die_with_a_killed_run(tmp_path):
     """kill -9 as soon as the feature-extraction pool is up: its workers exit once booted (they watch their
     parent's pid), and loky's resource trackers follow them."""
-    exe = Path(sys.executable).with_name("vae-cluster")
+    # the pool starts from the first clip (workers start only for long work otherwise, and these clips are short)
+    start = ("import sys, vae_cluster.features.base as b, vae_cluster.cli as c; b.WORKERS_AFTER_S = -1; "
+             "sys.argv = ['vae-cluster', *sys.argv[1:]]; c.main()")
     args = ["run", "data.songs_per_class=30", "features.n_jobs=2", "features.progress=false", "plots=none",
             f"paths.data_dir={tmp_path}/data", f"paths.cache_dir={tmp_path}/cache", f"hydra.run.dir={tmp_path}/run"]
-    proc = subprocess.Popen([str(exe), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-c", start, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline, pool = time.time() + 600, set()
     while time.time() < deadline and proc.poll() is None:
         pool = children(proc.pid)
