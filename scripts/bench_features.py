@@ -7,7 +7,7 @@
 (3) warm: (1) again, everything from the cache.
 Prints the times and the ratios (2)/(1) (target >= 3) and (1)/(3) (target >= 50).
 (4) per set: cold extraction time per clip of mfcc_stats and musicnn (each alone, decode included; musicnn
-    when its weights were fetched: python scripts/fetch_musicnn.py).
+    its weights are fetched on first use).
 
     python scripts/bench_features.py                 # all 300 clips
     python scripts/bench_features.py --limit 10      # 10 clips per data set, a quick run

@@ -29,13 +29,14 @@ from hydra.utils import instantiate
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from vae_cluster.bundle import fit_scaler  # noqa: E402
 from vae_cluster.cluster.gmm import GMMClusterer  # noqa: E402
 from vae_cluster.cluster.kmeans import KMeansClusterer  # noqa: E402
 from vae_cluster.config import compose  # noqa: E402
 from vae_cluster.data.splits import assign_splits, select  # noqa: E402
 from vae_cluster.evaluation.metrics import external_metrics  # noqa: E402
 from vae_cluster.models.base import DataInfo  # noqa: E402
-from vae_cluster.pipeline import label_classes, standardize  # noqa: E402
+from vae_cluster.pipeline import label_classes  # noqa: E402
 from vae_cluster.utils.seeding import seed_everything  # noqa: E402
 
 OURS = ("vae", "dec", "idec", "vade", "n2d")
@@ -56,7 +57,8 @@ def load(overrides: list[str]):
     feats = instantiate(cfg.features).extract(items)
     items = feats.items.reset_index(drop=True)
     train = select(items, "train")
-    X = feats.X.astype(np.float32) if getattr(feats, "scaled", False) else standardize(feats.X, train)
+    scaler = None if feats.scaled else fit_scaler(feats.X, train)
+    X = (feats.X if scaler is None else scaler.transform(feats.X)).astype(np.float32)
     info = DataInfo(blocks=dict(feats.blocks), classes=label_classes(items))
     return cfg, items, X, info
 

@@ -159,6 +159,66 @@ def runs(damage: Callable[[Path], None] | None = None, fingerprint: bool = True)
     return build
 
 
+def set_run_json(run: Path, **changes) -> None:
+    info = json.loads((run / "run.json").read_text())
+    info.update(changes)
+    (run / "run.json").write_text(json.dumps(info))
+
+
+def dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def killed_job(run: Path) -> None:  # status running, but its process is gone (kill -9)
+    import socket
+
+    (run / "metrics.csv").unlink()
+    set_run_json(run, status="running", pid=dead_pid(), host=socket.gethostname())
+
+
+def silent_job(run: Path) -> None:  # status running on another host, no heartbeat for an hour
+    import time
+
+    (run / "metrics.csv").unlink()
+    set_run_json(run, status="running", pid=1, host="elsewhere")
+    old = time.time() - 3600
+    os.utime(run / "run.json", (old, old))
+
+
+HOSTILE_TEXT = "=HYPERLINK(\"http://x\") <img src=x onerror=alert(1)> [click](javascript:alert(1))"
+
+
+def failed_with_markup(run: Path) -> None:
+    (run / "metrics.csv").unlink()
+    set_run_json(run, status="failed", error=HOSTILE_TEXT)
+
+
+def markup_is_inert(got) -> bool:
+    md = (got.out / "leaderboard.md").read_text()
+    runs_csv = (got.out / "runs.csv").read_text()
+    return "<img" not in md and "[click](javascript" not in md and "'=HYPERLINK" in runs_csv
+
+
+def scheme_folder(root: Path) -> None:
+    """Runs in a folder named like a javascript: URL, each with a report.html to link to."""
+    runs(None)(root / "javascript:alert(1)")
+    for run in (root / "javascript:alert(1)").iterdir():
+        (run / "report.html").write_text("<html></html>")
+
+
+def links_are_relative(got) -> bool:
+    import re
+
+    page = (got.out / "leaderboard.html").read_text()
+    hrefs = re.findall(r"href='([^'#][^']*)'", page)
+    return bool(hrefs) and all(h.startswith("./") and ":" not in h for h in hrefs)
+
+
 def cut_metrics(run: Path) -> None:  # at a row boundary: only the checksum can tell
     lines = (run / "metrics.csv").read_text().splitlines(keepends=True)
     (run / "metrics.csv").write_text("".join(lines[:-2]))
@@ -267,6 +327,16 @@ CASES = [
     Case("required column missing", songs(header="filename,language,style,lyrics"), SONGS, code=2,
          message="map it with data.columns.genre=<name>", kept=None),
     Case("column mapped", songs(header="filename,language,style,lyrics"), [*SONGS, "data.columns.genre=style"]),
+    Case("a 1 MB lyric", with_files(songs("long_lyric.wav,en,pop," + "la " * 350_000),
+         lambda r: tone(r / "long_lyric.wav", freq=345)), SONGS, kept=13),
+    Case("a lyric above data.csv_field_limit", with_files(songs("long_lyric.wav,en,pop," + "la " * 2_000),
+         lambda r: tone(r / "long_lyric.wav", freq=345)), [*SONGS, "data.csv_field_limit=2000"], code=2,
+         message="field larger than field limit (2000) (a lyric longer than data.csv_field_limit", kept=None),
+    Case("a file longer than data.max_duration: cut, with a note", with_files(songs("long.wav,en,pop,x"),
+         lambda r: tone(r / "long.wav", seconds=12.0, freq=456)), [*SONGS, "data.max_duration=5"], kept=13,
+         note="cut to the first 5 s of 12 s (data.max_duration)"),
+    Case("data.max_duration not positive", songs(), [*SONGS, "data.max_duration=0"], code=2,
+         message="data.max_duration must be a positive number of seconds", kept=None),
     Case("empty metadata file", lambda r: (r / "metadata.csv").write_text(""), SONGS, code=2,
          message="is empty; it needs a header line", kept=None),
     Case("header only", songs(good=False), SONGS, code=2, message="lists no files", kept=None),
@@ -314,6 +384,14 @@ CASES = [
          step="report", kept=0, message="no complete runs to rank", files=("runs.csv",)),
     Case("report: metrics.csv missing", runs(lambda p: (p / "metrics.csv").unlink()), step="report", kept=2,
          message="damaged: {root}/2 (status complete but metrics.csv is missing)"),
+    Case("report: a running job whose process is gone (kill -9)", runs(killed_job), step="report", kept=2,
+         message="stale: {root}/2 (process"),
+    Case("report: a running job silent for an hour (other host)", runs(silent_job), step="report", kept=2,
+         message="stale: {root}/2 (no heartbeat for 60 min"),
+    Case("report: HTML and formulas in an error stay inert (leaderboard.md, runs.csv)", runs(failed_with_markup),
+         step="report", kept=2, files=("runs.csv", "leaderboard.md"), check=markup_is_inert),
+    Case("report: a folder named javascript:... links relatively", scheme_folder, step="report", kept=3,
+         files=("leaderboard.html",), check=links_are_relative),
     # end to end
     Case("run: mixed bad input, good items kept", with_files(songs(
          "bad_gone.wav,en,pop,x", "bad_text.wav,bn,rock,x", "bad_comma.wav,en,pop,la, la",
@@ -430,6 +508,7 @@ def test_bad_input(case: Case, tmp_path, capsys, one_thread):
         assert (got.out / name).exists(), name
     if case.step == "report":
         assert got.ranked == case.kept
+        assert case.check is None or case.check(got)
         return
     if case.code or case.kept is None:
         return
@@ -514,3 +593,326 @@ def test_skip_complete_reruns_a_truncated_run(tmp_path):
     assert completed_result(tmp_path / "run", cfg) is not None
     cut_metrics(tmp_path / "run")
     assert completed_result(tmp_path / "run", cfg) is None
+
+
+# --- shared model bundles: data only, checked before anything is loaded ---------------------------------
+# A copy of the tiny run's bundle is damaged or made hostile, then `vae-cluster embed <bundle>` runs
+# in-process. Every case must end with exit code 2 and one line naming the problem; no payload may run (the
+# payloads would create MARKER) and nothing may load silently. "Resealed" cases also rewrite bundle.json's
+# sizes and checksums, as an attacker would: the checks behind the checksums must hold on their own.
+
+MARKER = "PAYLOAD_RAN"
+
+
+def reseal(bundle: Path) -> None:
+    """Recompute every listed file's size and SHA-256 in bundle.json (an attacker's consistent rewrite)."""
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    files = {p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file() and p.name != "bundle.json"}
+    files |= set(manifest.get("files", {}))
+    entries = {}
+    for name in sorted(files):
+        path = bundle / name
+        blob = path.read_bytes() if path.exists() else b""
+        entries[name] = {"bytes": len(blob), "sha256": hashlib.sha256(blob).hexdigest()}
+    manifest["files"] = entries
+    (bundle / "bundle.json").write_text(json.dumps(manifest))
+
+
+def edit_yaml(bundle: Path, name: str, change: Callable[[dict], None]) -> None:
+    import yaml
+
+    node = yaml.safe_load((bundle / name).read_text())
+    change(node)
+    (bundle / name).write_text(yaml.safe_dump(node))
+
+
+def edit_manifest(bundle: Path, change: Callable[[dict], None]) -> None:
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    change(manifest)
+    (bundle / "bundle.json").write_text(json.dumps(manifest))
+
+
+def touch_payload(marker: Path) -> dict:
+    """A Hydra node that creates `marker` when instantiated (a stand-in for any code)."""
+    return {"_target_": "pathlib.Path.touch", "_args_": [{"_target_": "pathlib.Path", "_args_": [str(marker)]}]}
+
+
+class Evil:
+    """Pickled, runs pathlib.Path.touch(marker) on load."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def other_weights(bundle: Path) -> None:
+    """weights.pt replaced by a valid state dict of the same shapes (another model's weights)."""
+    import torch
+
+    state = torch.load(bundle / "weights.pt", weights_only=True)
+    torch.save({k: v + 1.0 if v.is_floating_point() else v for k, v in state.items()}, bundle / "weights.pt")
+
+
+def edit_npz(bundle: Path, name: str, key: str, change: Callable) -> None:
+    with np.load(bundle / name, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays[key] = change(arrays[key])
+    np.savez(bundle / name, **arrays)
+
+
+def pickle_weights(bundle: Path) -> None:
+    import pickle
+
+    (bundle / "weights.pt").write_bytes(pickle.dumps({"w": Evil(bundle.parent / MARKER)}))
+    reseal(bundle)
+
+
+def link_outside(bundle: Path) -> None:
+    outside = bundle.parent / "outside.npz"
+    (bundle / "reference.npz").rename(outside)
+    os.symlink(outside, bundle / "reference.npz")
+    reseal(bundle)
+
+
+def nested_target(name: str, key: str) -> Callable[[Path], None]:
+    def build(bundle: Path) -> None:
+        edit_yaml(bundle, name, lambda node: node.update({key: touch_payload(bundle.parent / MARKER)}))
+        reseal(bundle)
+    return build
+
+
+@dataclass
+class BundleCase:
+    name: str
+    damage: Callable[[Path], None]
+    message: str
+
+
+BUNDLE_CASES = [
+    BundleCase("nested _target_ in model.yaml", nested_target("model.yaml", "dropout"),
+               "model.yaml.dropout._target_: a nested _target_ is not allowed"),
+    BundleCase("nested _target_ in features.yaml", nested_target("features.yaml", "progress"),
+               "'pathlib.Path.touch' is not one of vae-cluster's features classes"),
+    BundleCase("foreign class as the feature extractor", lambda b: (edit_yaml(b, "features.yaml", lambda n: n.update(
+        touch_payload(b.parent / MARKER))), reseal(b)), "is not one of vae-cluster's features classes"),
+    BundleCase("foreign class as the data set", lambda b: (edit_yaml(b, "data.yaml", lambda n: n.update(
+        {"_target_": "subprocess.Popen", "args": ["touch", str(b.parent / MARKER)]})), reseal(b)),
+        "'subprocess.Popen' is not one of vae-cluster's data classes"),
+    BundleCase("foreign model class in the manifest", lambda b: edit_manifest(b, lambda m: m["model"].update(
+        {"class": "pathlib.Path"})), "'pathlib.Path' is not one of vae-cluster's model classes"),
+    BundleCase("model.yaml names another class than the manifest", lambda b: (edit_yaml(b, "model.yaml", lambda n: n.update(
+        {"_target_": "vae_cluster.models.ae.AE"})), reseal(b)), "model.yaml builds 'vae_cluster.models.ae.AE' but"),
+    BundleCase("pickle payload as weights.pt", pickle_weights, "damaged or foreign model bundle"),
+    BundleCase("extra pickle listed in the manifest", lambda b: ((b / "extra.pkl").write_bytes(b"x"), reseal(b)),
+               "lists 'extra.pkl', which is not a file a bundle may hold"),
+    BundleCase("weights of another model (same shapes)", other_weights,
+               "weights.pt does not match its size and SHA-256"),
+    BundleCase("reference set edited", lambda b: edit_npz(b, "reference.npz", "latents", lambda z: z + 1),
+               "reference.npz does not match its size and SHA-256"),
+    BundleCase("model.yaml settings changed (tensors no longer fit)", lambda b: (edit_yaml(b, "model.yaml", lambda n: n.update(
+        {"latent_dim": 3})), reseal(b)), "do not fit a VAE built from model.yaml"),
+    BundleCase("target name with ../", lambda b: edit_manifest(b, lambda m: m["targets"].update(
+        {"../../escape": m["targets"]["genre"]})), "target name '../../escape' is not a plain name"),
+    BundleCase("absolute path in the manifest", lambda b: edit_manifest(b, lambda m: m["files"].update(
+        {"/etc/hostname": {"bytes": 1, "sha256": "0"}})), "lists '/etc/hostname', which is not a file"),
+    BundleCase("a file that is a link leading outside", link_outside, "reference.npz is a link that leads outside"),
+    BundleCase("bundle.json is not JSON", lambda b: (b / "bundle.json").write_text("{oops"), "bundle.json is not JSON"),
+    BundleCase("a listed file is missing", lambda b: (b / "scaler.npz").unlink(), "scaler.npz is missing"),
+    BundleCase("an old, unchecked bundle version", lambda b: edit_manifest(b, lambda m: m.update(version=1)),
+               "version 1, this vae-cluster reads version 2"),
+]
+
+
+@pytest.fixture()
+def bundle_copy(tiny_run, tmp_path) -> Path:
+    import shutil
+
+    dest = tmp_path / "shared" / "bundle"
+    shutil.copytree(tiny_run / "bundle", dest)
+    return dest
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in BUNDLE_CASES])
+def test_hostile_or_damaged_bundle(case: BundleCase, bundle_copy, tmp_path, capsys):
+    from conftest import run_in_process
+
+    case.damage(bundle_copy)
+    code, _, err = run_in_process("embed", str(bundle_copy), "--out", str(tmp_path / "e.csv"), capsys=capsys)
+    lines = [ln for ln in err.splitlines() if ln.startswith("vae-cluster: error:")]
+    assert not (tmp_path / "shared" / MARKER).exists(), "the bundle ran code"
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err[-2000:]
+    assert case.message in lines[0], lines[0]
+    assert not (tmp_path / "e.csv").exists()
+
+
+@pytest.mark.slow
+def test_intact_bundle_copy_loads_and_embeds(bundle_copy, tmp_path, capsys):
+    """The control: the same copy, undamaged, embeds the run's items."""
+    from conftest import run_in_process
+
+    code, out, err = run_in_process("embed", str(bundle_copy), "--out", str(tmp_path / "e.csv"), capsys=capsys)
+    assert code == 0, err[-2000:]
+    assert len(pd.read_csv(tmp_path / "e.csv")) > 0
+
+
+# --- cache entries: verified before use, never half-loaded, never stored back ----------------------------
+
+def tiny_vae(hidden=(8,), seed=0):
+    import torch
+
+    from vae_cluster.models.vae import VAE
+
+    torch.manual_seed(seed)
+    return VAE((6,), latent_dim=2, hidden_dims=hidden)
+
+
+def state_of(model) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def fit_tiny(model, tmp_path):
+    from vae_cluster.training.trainer import Trainer
+
+    X = np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32)
+    tr = Trainer(max_epochs=2, progress=False, seed=0, device="cpu", checkpoint=False)
+    return lambda: (tr.fit(model, X), tr.fit_info)
+
+
+def test_model_cache_entry_that_does_not_fit_never_touches_the_model(tmp_path):
+    """An entry whose tensors only partly fit (another hidden width) is rejected before any tensor is copied:
+    training starts from the seed's weights, and the model stored is the one trained from them."""
+    import torch
+
+    from vae_cluster.training.model_cache import ModelCache, fit_or_reuse
+
+    cache, parts = ModelCache(tmp_path / "models"), {"model": "x", "seed": 0}
+    other = tiny_vae(hidden=(8, 4))  # shares its first layers' shapes with tiny_vae()
+    fit_or_reuse(cache, parts, other, fit_tiny(other, tmp_path))
+    model, fresh = tiny_vae(), tiny_vae()
+    before = state_of(model)
+    assert cache.lookup(parts, model) is None
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "a rejected entry touched the model"
+    _, _, reused = fit_or_reuse(cache, parts, model, fit_tiny(model, tmp_path))
+    fit_tiny(fresh, tmp_path)()  # the same training without any cache
+    assert not reused and all(torch.equal(fresh.state_dict()[k], v) for k, v in model.state_dict().items())
+    stored = torch.load(cache.path(parts), weights_only=True)["state_dict"]
+    assert all(torch.equal(stored[k], v) for k, v in model.state_dict().items())
+
+
+def test_model_cache_entry_with_a_changed_weight_is_rejected(tmp_path):
+    import torch
+
+    from vae_cluster.training.model_cache import ModelCache, fit_or_reuse
+
+    cache, parts = ModelCache(tmp_path / "models"), {"model": "x", "seed": 0}
+    model = tiny_vae()
+    fit_or_reuse(cache, parts, model, fit_tiny(model, tmp_path))
+    entry = torch.load(cache.path(parts), weights_only=True)
+    first = next(k for k, v in entry["state_dict"].items() if v.is_floating_point())
+    entry["state_dict"][first] = entry["state_dict"][first] + 0.5  # a valid file, other numbers
+    torch.save(entry, cache.path(parts))
+    again = tiny_vae()
+    before = state_of(again)
+    assert cache.lookup(parts, again) is None
+    assert all(torch.equal(before[k], v) for k, v in again.state_dict().items())
+
+
+def test_result_cache_rejects_edited_and_malformed_entries(tmp_path):
+    from vae_cluster.utils.result_cache import ResultCache, cached_call
+
+    calls = []
+
+    def score(Z):
+        calls.append(1)
+        return {"nmi": float(Z.sum()) / 7, "per": Z[:2].copy()}
+
+    cache, Z = ResultCache(tmp_path), np.arange(6, dtype=np.float64).reshape(3, 2)
+    fresh = cached_call(cache, score, Z)
+    path = next(tmp_path.rglob("*.json"))
+    text = path.read_text()
+    digit = text.index(repr(fresh["nmi"])) + 4  # 15/7 = 2.142857...: one digit changed
+    path.write_text(text[:digit] + "9" + text[digit + 1:])
+    assert cached_call(cache, score, Z)["nmi"] == fresh["nmi"] and len(calls) == 2
+    path.write_text(json.dumps({"value": 5}))  # malformed: a number where a dict was stored
+    assert cached_call(cache, score, Z)["nmi"] == fresh["nmi"] and len(calls) == 3
+    path.write_text(json.dumps({"value": {"__ndarray__": [1, 2, 3], "dtype": "<f8", "shape": [2, 2]}}))
+    assert cached_call(cache, score, Z)["nmi"] == fresh["nmi"] and len(calls) == 4
+
+
+def test_cache_folder_is_not_part_of_any_identity():
+    """Moving the cache (paths.cache_dir) changes neither the model key, nor "same config", nor the data
+    identity a resumed checkpoint must match; the data root still does."""
+    from omegaconf import OmegaConf
+
+    from vae_cluster.config import compose
+    from vae_cluster.training.model_cache import ModelCache, training_key
+    from vae_cluster.utils.identity import comparable
+
+    def ids(*overrides):
+        cfg = compose(list(overrides), CONF)
+        c = OmegaConf.to_container(cfg, resolve=True)
+        data = comparable({k: c[k] for k in ("data", "split", "features")})
+        return ModelCache.key(training_key(cfg, inputs="x")), comparable(c), data
+
+    a, b = ids("paths.cache_dir=/a/cache"), ids("paths.cache_dir=/elsewhere/cache")
+    assert a == b
+    assert ids("paths.cache_dir=/a/cache", "features.parts.mfcc_stats.cache_identity=content") == a
+    assert ids("paths.cache_dir=/a/cache", "data.root=/other/data")[1] != a[1]
+
+
+def test_model_cache_on_a_read_only_disk_warns_and_goes_on(tmp_path, monkeypatch, caplog):
+    """Warm: the entry is read without the lock; cold: the model is trained and not stored. Neither raises."""
+    import errno
+
+    import filelock
+
+    from vae_cluster.training import model_cache
+    from vae_cluster.training.model_cache import ModelCache, fit_or_reuse
+
+    cache, parts = ModelCache(tmp_path / "models"), {"model": "x", "seed": 0}
+    model = tiny_vae()
+    fit_or_reuse(cache, parts, model, fit_tiny(model, tmp_path))  # warm entry
+
+    def read_only(*a, **kw):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", read_only)
+    monkeypatch.setattr(model_cache, "atomic_write", read_only)
+    warm = tiny_vae(seed=1)
+    _, _, reused = fit_or_reuse(cache, parts, warm, lambda: pytest.fail("trained although cached"))
+    assert reused
+    cold = tiny_vae()
+    _, _, reused = fit_or_reuse(cache, {**parts, "seed": 1}, cold, fit_tiny(cold, tmp_path))
+    assert not reused and not cache.path({**parts, "seed": 1}).exists()
+    assert any("going on without it" in r.message for r in caplog.records)
+    assert any("cannot store" in r.message for r in caplog.records)
+
+
+# --- what users share: CSV exports and Markdown reports carry no live content ---------------------------
+
+def test_csv_exports_neutralise_formulas(tmp_path):
+    from vae_cluster.utils.csvsafe import write_csv
+
+    cells = ["=1+1", "+cmd", "-2+3", "@SUM(A1)", "\t=x", "\r=x", "-0.5", "1e-3", "plain", "", "=", "-"]
+    write_csv(pd.DataFrame({"text": cells, "number": np.arange(len(cells)) - 5.5}), tmp_path / "x.csv")
+    back = pd.read_csv(tmp_path / "x.csv", keep_default_na=False, dtype={"text": str})
+    assert back["text"].tolist() == ["'=1+1", "'+cmd", "'-2+3", "'@SUM(A1)", "'\t=x", "'\n=x", "-0.5", "1e-3",
+                                     "plain", "", "'=", "'-"]
+    assert back["number"].tolist() == (np.arange(len(cells)) - 5.5).tolist()  # numbers stay numbers
+
+
+def test_markdown_report_parts_escape_html_from_metadata():
+    from vae_cluster.report.document import md_table
+    from vae_cluster.report.listen import cluster_cards
+
+    df = pd.DataFrame({"title": ["<script>alert(1)</script>"], "artist": ["[x](javascript:alert(1))"]})
+    md = md_table(df)
+    assert "<script" not in md and "&lt;script&gt;" in md and "[x](javascript" not in md
+    pts = pd.DataFrame({"id": ["a", "b"], "title": ["<img src=x onerror=alert(1)>", "ok"], "artist": ["<b>x</b>", ""],
+                        "genre": ["<i>g</i>", "g"], "language": ["en", "en"], "cluster|genre": [0, 0],
+                        "centre_rank|genre": [0, 1], "audio": ["./a.wav", ""], "lyrics": ["", ""]})
+    _, card_md = cluster_cards(pts, {"clusterings": {"genre": "genre"}, "method": "vae", "space": "latent"}, Path("."))
+    assert "<img" not in card_md and "<b>" not in card_md and "<i>" not in card_md and "&lt;img" in card_md

@@ -125,3 +125,29 @@ def test_leaderboard_in_browser(browser, sweep):
     assert after == sorted(before) and before == sorted(before, reverse=True)
     # and a link opens that run's report
     assert open_page(browser, reports[0]) == [] and "Run report" in browser.title
+
+
+def test_sweep_job_report_with_shared_assets(browser, tiny_run, tmp_path):
+    """A job of a sweep (Hydra's multirun.yaml above it; report.sweep_assets=shared): its report links its
+    figures and the sweep's one plotly.min.js and works offline; copied alone it says where the file was."""
+    from vae_cluster.report.run_report import write_run_report
+
+    job = tmp_path / "sweep" / "0"  # the depth of the tiny run: relative audio links hold
+    shutil.copytree(tiny_run, job)
+    (job / "plotly.min.js").unlink()
+    (job.parent / "multirun.yaml").write_text("hydra: {}\n")
+    write_run_report(job)
+    assert (job.parent / "plotly.min.js").exists() and not (job / "plotly.min.js").exists()
+    assert "data:image/png;base64," not in (job / "report.html").read_text()
+    assert open_page(browser, job / "report.html") == []
+    images = browser.execute_script("return Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
+    assert images and all(ok and width > 0 for ok, width in images)
+    scored = int(pd.read_csv(job / "assignments.csv")["scored"].sum())
+    assert browser.execute_script("return document.querySelectorAll('#latent-map .scatterlayer .point').length") \
+        == scored
+    assert not browser.execute_script("return document.getElementById('map-missing').offsetParent")  # hidden
+    alone = tmp_path / "alone" / "0"
+    shutil.copytree(job, alone)
+    errors = open_page(browser, alone / "report.html")
+    assert errors and all("plotly.min.js" in e for e in errors)  # the missing file, nothing else
+    assert browser.execute_script("return document.getElementById('map-missing').offsetParent") is not None

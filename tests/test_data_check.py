@@ -8,6 +8,8 @@ import pytest
 from conftest import run_cli, run_in_process, shared_data
 from test_data_helpers import write_wav
 
+from vae_cluster.utils.errors import UserError
+
 
 @pytest.fixture(scope="module")
 def damaged_gtzan(tmp_path_factory):
@@ -74,3 +76,44 @@ def test_check_user_errors_are_one_line(tmp_path, capsys):
     assert code == 2 and "unknown data option 'nope'" in err
     code, _, err = run_in_process("check", "data=gtzan", capsys=capsys)
     assert code == 2 and "data.root" in err and "Traceback" not in err
+
+
+def tiny_genre_folder(root):
+    """6 pop songs, 6 rock songs and 2 jazz songs (a class too small to score)."""
+    rows = ["filename,language,genre"]
+    for genre, n in (("pop", 6), ("rock", 6), ("jazz", 2)):
+        for i in range(n):
+            write_wav(root / f"{genre}{i}.wav", 1.0)
+            rows.append(f"{genre}{i}.wav,{'en' if i % 2 else 'bn'},{genre}")
+    (root / "metadata.csv").write_text("\n".join(rows) + "\n")
+
+
+def test_check_flags_tiny_classes_and_names_the_setting(tmp_path, capsys):
+    tiny_genre_folder(tmp_path)
+    code, out, _ = run_in_process("check", "data=songs", f"data.root={tmp_path}", capsys=capsys)
+    assert code == 0
+    assert "TINY genre classes (< 5 songs): 'jazz' (2)" in out and "data.min_class_size=5" in out
+    assert "TINY language" not in out                              # 7 + 7 songs
+    code, out, _ = run_in_process("check", "data=songs", f"data.root={tmp_path}", "data.min_class_size=5",
+                                  capsys=capsys)
+    assert code == 0 and "TINY" not in out and "other" in out      # merged: the counts show 'other'
+
+
+def test_min_class_size_merges_or_drops_and_says_so(tmp_path):
+    from vae_cluster.data.songs import SongsFolder
+
+    tiny_genre_folder(tmp_path)
+    merged = SongsFolder(root=tmp_path, min_class_size=3).load()
+    assert sorted(merged["genre"].unique()) == ["other", "pop", "rock"]
+    assert merged.loc[merged["genre"] == "other", "notes"].str.contains("genre 'jazz' merged into 'other'").all()
+    assert (merged.loc[merged["genre"] != "other", "notes"] == "").all()
+    ds = SongsFolder(root=tmp_path, min_class_size=3, small_classes="drop")
+    kept = ds.load()
+    assert len(kept) == 12 and "jazz" not in set(kept["genre"])
+    assert ds.dropped["reason"].str.contains("genre 'jazz' has fewer than 3 songs").sum() == 2
+    assert len(SongsFolder(root=tmp_path).load()) == 14          # off by default
+    for bad, match in ((1, "must be an integer >= 2"), ("x", "must be an integer >= 2")):
+        with pytest.raises(UserError, match=match):
+            SongsFolder(root=tmp_path, min_class_size=bad).load()
+    with pytest.raises(UserError, match="data.small_classes='other': choose from merge, drop"):
+        SongsFolder(root=tmp_path, min_class_size=3, small_classes="other").load()

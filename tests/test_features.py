@@ -64,6 +64,27 @@ def test_mfcc_stats_equals_librosa(clips):
     np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-3)
 
 
+def test_spectral_equals_librosa_bit_for_bit(clips):
+    """features/spectral.py gives librosa's STFT power, mel filter bank and dB to the last bit (so cached
+    features stay valid), for clip lengths around one window too."""
+    from vae_cluster.features import spectral
+
+    signals = [load_item(r, SR) for r in clips.to_dict("records")]
+    signals += [signals[0][:n] for n in (2048, 2049, 2600)]
+    for y in signals:
+        for n_fft, hop in ((2048, 512), (512, 256), (1024, 300)):
+            ref = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop)) ** 2
+            ours = spectral.stft_power(y, n_fft, hop)
+            assert ours.dtype == ref.dtype and np.array_equal(ours, ref)
+    for sr, n_fft, n_mels, fmin, fmax in ((SR, 2048, 128, 0.0, None), (16000, 512, 96, 0.0, 8000.0),
+                                          (SR, 2048, 40, 50.0, 8000.0)):
+        ref = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+        assert np.array_equal(spectral.mel_filter_bank(sr, n_fft, n_mels, fmin, fmax), ref)
+    S = spectral.stft_power(signals[1])
+    for kw in ({}, {"ref": float(S.max()), "top_db": 80.0}, {"ref": 1.0, "amin": 1e-10, "top_db": None}):
+        assert np.array_equal(spectral.power_to_db(S, **kw), librosa.power_to_db(S, **kw))
+
+
 def test_audio_text_descriptors_equal_librosa(clips):
     """Tempo as beat_track(y) gives it, mean RMS, mean centroid and chroma std, from the shared STFT."""
     item = clips.iloc[2].to_dict()
@@ -77,8 +98,10 @@ def test_audio_text_descriptors_equal_librosa(clips):
     assert d[1] == pytest.approx(ref[1], rel=1e-5)
 
 
-def test_mfcc_options_and_determinism(clips):
+def test_mfcc_options_and_determinism(clips, monkeypatch):
     f1 = MFCCStats(n_mfcc=20, stats=["mean"], n_jobs=1, progress=False).extract(clips)
+    monkeypatch.setattr(fbase, "PROBE_CLIPS", 1)  # workers for all but the first clip, however short they are
+    monkeypatch.setattr(fbase, "WORKERS_AFTER_S", 0.0)
     f2 = MFCCStats(n_mfcc=20, stats=["mean"], n_jobs=2, progress=False).extract(clips)
     assert f1.X.shape == (len(clips), 20) and f1.blocks == {"mfcc_stats": (0, 20)}
     again = MFCCStats(n_mfcc=20, stats=["mean"], n_jobs=1, progress=False).extract(clips)
@@ -207,7 +230,7 @@ def test_shared_stft_across_sets(clips, monkeypatch):
     counts = {"stft": 0, "load": 0}
     import vae_cluster.features.analysis as an
 
-    real_stft = librosa.stft
+    real_stft = an.stft_power
 
     def stft(*a, **k):
         counts["stft"] += 1
@@ -219,7 +242,7 @@ def test_shared_stft_across_sets(clips, monkeypatch):
         counts["load"] += 1
         return real_load(*a, **k)
 
-    monkeypatch.setattr(an.librosa, "stft", stft)
+    monkeypatch.setattr(an, "stft_power", stft)
     monkeypatch.setattr(an, "load_clip", load)
     sets = [MFCCStats(), LogMel(), AudioText(tuning=0.0)]
     out = fbase.analyse_item(clips.iloc[1].to_dict(), sets)

@@ -12,7 +12,9 @@ import torch
 from vae_cluster.data.base import normalize_items
 from vae_cluster.features.analysis import Analysis, load_clip
 from vae_cluster.features.musicnn import PATCH, Musicnn, log_mel_patches
+from vae_cluster.features import musicnn_weights as weights_module
 from vae_cluster.features.musicnn_net import MODELS, TAGS, MusiCNN, weights_dir
+from vae_cluster.features.musicnn_weights import download_wheel
 from vae_cluster.features.tf_checkpoint import read_checkpoint
 from vae_cluster.utils.errors import AudioError, UserError
 
@@ -21,16 +23,25 @@ FIXTURES = REPO / "tests" / "fixtures"
 
 
 @pytest.fixture(scope="session")
+def musicnn_wheel(tmp_path_factory) -> Path:
+    """The musicnn wheel from PyPI, downloaded once per session (skip where PyPI is unreachable)."""
+    try:
+        return download_wheel(tmp_path_factory.mktemp("wheel"))
+    except (RuntimeError, OSError) as err:
+        pytest.skip(f"musicnn wheel unavailable (PyPI unreachable?): {err}")
+
+
+@pytest.fixture(scope="session")
 def musicnn_weights(tmp_path_factory) -> str:
-    """Converted weights: the user's cache when present, else fetched from PyPI once per session, else skip."""
+    """Converted weights: the user's cache when present, else fetched by the feature set itself on first use."""
     d = weights_dir()
     if all((d / f"{m}.pt").exists() for m in MODELS):
         return str(d)
     out = tmp_path_factory.mktemp("musicnn")
     try:
-        subprocess.run([sys.executable, str(REPO / "scripts" / "fetch_musicnn.py"), "--dir", str(out)],
-                       check=True, capture_output=True, timeout=300)
-    except (subprocess.SubprocessError, OSError) as err:
+        for m in MODELS:
+            Musicnn(model=m, weights_dir=str(out))
+    except UserError as err:
         pytest.skip(f"musicnn weights unavailable (PyPI unreachable?): {err}")
     return str(out)
 
@@ -65,14 +76,33 @@ def test_architecture_shapes_and_patches():
 
 
 def test_missing_weights_is_one_line_naming_the_command(tmp_path, monkeypatch):
-    with pytest.raises(UserError, match=r"run `python scripts/fetch_musicnn.py --dir .*` once") as err:
-        Musicnn(weights_dir=str(tmp_path))
+    with pytest.raises(UserError, match=r"run `python -m vae_cluster.features.musicnn_weights --dir .*` once") as err:
+        Musicnn(weights_dir=str(tmp_path), fetch_weights=False)
     assert "\n" not in str(err.value)
     monkeypatch.setenv("VAE_CLUSTER_MUSICNN_DIR", str(tmp_path))
-    with pytest.raises(UserError, match=r"run `python scripts/fetch_musicnn.py` once"):
-        Musicnn(model="MTT_musicnn")
+    with pytest.raises(UserError, match=r"run `python -m vae_cluster.features.musicnn_weights` once"):
+        Musicnn(model="MTT_musicnn", fetch_weights=False)
     with pytest.raises(UserError, match="features.model must be one of MSD_musicnn, MTT_musicnn"):
         Musicnn(model="MSD_vgg")
+
+
+def test_offline_first_use_is_one_line_naming_the_command(tmp_path, monkeypatch):
+    def offline(dest):
+        raise RuntimeError("ERROR: Could not find a version that satisfies the requirement musicnn==0.1.0")
+
+    monkeypatch.setattr(weights_module, "download_wheel", offline)
+    with pytest.raises(UserError, match=r"could not be fetched \(ERROR: Could not find.*\); where PyPI is reachable "
+                                        r"run `python -m vae_cluster.features.musicnn_weights --dir ") as err:
+        Musicnn(weights_dir=str(tmp_path / "w"))
+    assert "\n" not in str(err.value) and not list((tmp_path / "w").glob("*.pt"))
+
+
+def test_a_wheel_with_another_checksum_is_refused(tmp_path):
+    fake = tmp_path / "musicnn-0.1.0-py3-none-any.whl"
+    fake.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip archive
+    with pytest.raises(UserError, match="is not the musicnn 0.1.0 wheel"):
+        weights_module.fetch(["MSD_musicnn"], str(tmp_path / "w"), str(fake))
+    assert weights_module.main(["--dir", str(tmp_path / "w"), "--wheel", str(fake)]) == 2
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -129,6 +159,29 @@ def test_cli_hybrid_with_musicnn_as_vae_input_and_missing_weights(musicnn_weight
     assert {"raw", "vae"} <= set(metrics["method"])
     # one cache entry per clip and set: 4 genres x 2 languages x 3 songs
     assert len(list((tmp_path / "c" / "audio").rglob("*.bin"))) == 2 * 24
-    bad = run_cli("run", "features=musicnn", f"features.weights_dir={tmp_path / 'none'}", *common,
-                  f"hydra.run.dir={tmp_path / 'b'}", check=False)
-    assert bad.returncode == 2 and "scripts/fetch_musicnn.py" in bad.stderr
+    bad = run_cli("run", "features=musicnn", f"features.weights_dir={tmp_path / 'none'}", "features.fetch_weights=false",
+                  *common, f"hydra.run.dir={tmp_path / 'b'}", check=False)
+    assert bad.returncode == 2 and "python -m vae_cluster.features.musicnn_weights" in bad.stderr
+
+
+@pytest.mark.slow
+def test_a_fresh_install_runs_musicnn_with_no_other_step(musicnn_wheel, tmp_path, data_dir, monkeypatch, capsys):
+    """No weights anywhere: the run fetches the wheel itself (here: the session's copy instead of PyPI), checks
+    it, converts it, says so in one log line, and completes."""
+    import shutil
+    from conftest import TINY, run_in_process
+
+    def from_session(dest):
+        return Path(shutil.copy(musicnn_wheel, dest))
+
+    monkeypatch.setattr(weights_module, "download_wheel", from_session)
+    fresh = tmp_path / "fresh"
+    monkeypatch.setenv("VAE_CLUSTER_MUSICNN_DIR", str(fresh))
+    tiny = [a for a in TINY if not a.startswith("data.songs_per_class")]
+    code, _, err = run_in_process("run", "features=musicnn", *tiny, "data.songs_per_class=2", "data.clips_per_song=1",
+                                  f"paths.data_dir={data_dir}", f"paths.cache_dir={tmp_path / 'c'}",
+                                  "plots=none", "baselines=none", f"hydra.run.dir={tmp_path / 'r'}", capsys=capsys)
+    assert code == 0, err
+    assert (fresh / "MSD_musicnn.pt").exists() and (tmp_path / "r" / "metrics.csv").exists()
+    log = "".join(p.read_text() for p in (tmp_path / "r").glob("*.log"))
+    assert log.count("fetching musicnn==0.1.0 from PyPI") == 1 and "SHA-256 of the wheel checked" in log

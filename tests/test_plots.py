@@ -184,3 +184,27 @@ def test_tiny_run_writes_every_plot_and_report(tiny_run):
     assert "src='plots/" not in html and 'src="http' not in html
     info = json.loads((run_dir / "run.json").read_text())
     assert info["plots_time_s"] > 0
+
+
+def test_save_writes_opaque_figures_as_rgb_with_the_same_pixels(tmp_path):
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from vae_cluster.plots.common import DPI, save
+
+    def figure(transparent: bool):
+        fig, ax = plt.subplots(figsize=(3, 2))
+        ax.scatter([0, 1, 2], [2, 0, 1], alpha=0.5)
+        ax.set_title("t")
+        if transparent:
+            fig.patch.set_alpha(0.0)
+        return fig
+
+    for transparent in (False, True):
+        ours = save(figure(transparent), tmp_path / f"ours{transparent}.png")
+        figure(transparent).savefig(tmp_path / "ref.png", dpi=DPI, bbox_inches="tight")
+        a, b = np.asarray(Image.open(tmp_path / "ref.png")), np.asarray(Image.open(ours))
+        if transparent:  # some pixels see through: kept as matplotlib wrote them
+            assert Image.open(ours).mode == "RGBA" and np.array_equal(a, b)
+        else:
+            assert Image.open(ours).mode == "RGB" and np.array_equal(a[..., :3], b) and (a[..., 3] == 255).all()

@@ -303,3 +303,55 @@ def test_headline_without_baselines():
     only_model = only_model[only_model["method"] == "vae"]  # baselines=none
     rows = headline(only_model, "all")
     assert {r["metric"] for r in rows} == {"ami"} and {r["baseline"] for r in rows} == {""}
+
+
+def fake_run(path):
+    """A complete fake run folder with a map (map.csv, map.json) and one figure (plots/)."""
+    from PIL import Image
+
+    write_run(path, "vae", "kmeans", 0)
+    pd.DataFrame({"id": ["a", "b", "c"], "map_x": [0.0, 1.0, 2.0], "map_y": [1.0, 0.0, 2.0],
+                  "cluster|genre": [0, 1, 1], "centre_rank|genre": [0, 0, 1], "audio": ["", "", ""]}).to_csv(
+        path / "map.csv", index=False)
+    (path / "map.json").write_text(json.dumps({"method": "vae", "space": "latent", "projection": "PCA",
+                                                "clusterings": {"genre": "genre"}}))
+    (path / "plots").mkdir()
+    Image.new("RGB", (8, 8), "white").save(path / "plots" / "latent_vae.png")
+    (path / "plots" / "index.json").write_text(json.dumps([{"file": "latent_vae.png", "kind": "latent",
+                                                             "method": "vae", "caption": "map"}]))
+
+
+def test_sweep_jobs_share_plotly_and_link_figures(tmp_path):
+    """report.sweep_assets=shared: the jobs of a sweep (Hydra's multirun.yaml above them) share one plotly.min.js
+    and link their figures; a single run and sweep_assets=per_job embed figures and keep their own plotly.min.js;
+    addresses are relative to report.html."""
+    import shutil
+
+    from vae_cluster.report.listen import plotly_js, sweep_folder
+    from vae_cluster.report.run_report import ReportOptions, write_run_report
+    from vae_cluster.utils.errors import UserError
+
+    sweep = tmp_path / "multirun" / "12-00-00"
+    (sweep / "0").mkdir(parents=True)
+    (sweep / "multirun.yaml").write_text("hydra: {}\n")
+    assert sweep_folder(sweep / "0") == sweep.resolve() and sweep_folder(tmp_path) is None
+    assert plotly_js(sweep / "0", sweep) == "../plotly.min.js" and plotly_js(sweep / "0") == "plotly.min.js"
+    assert (sweep / "plotly.min.js").stat().st_size > 1_000_000 and (sweep / "0" / "plotly.min.js").exists()
+    assert not list(tmp_path.rglob(".plotly.min.js.*"))  # no temporary file left
+    with pytest.raises(UserError, match="report.sweep_assets must be 'shared' or 'per_job'"):
+        ReportOptions(sweep_assets="cdn")
+
+    single = tmp_path / "runs" / "one"
+    fake_run(single)
+    write_run_report(single)
+    for job in ("1", "2"):
+        fake_run(sweep / job)
+    write_run_report(sweep / "1")
+    write_run_report(sweep / "2", options=ReportOptions(sweep_assets="per_job"))
+    for run, shared in ((single, False), (sweep / "1", True), (sweep / "2", False)):
+        page = (run / "report.html").read_text()
+        assert ("src='../plotly.min.js'" in page) == shared and ("src='plotly.min.js'" in page) != shared
+        assert ("src='plots/latent_vae.png'" in page) == shared and ("data:image/png;base64," in page) != shared
+        assert (run / "plotly.min.js").exists() != shared
+    shutil.rmtree(sweep / "2")
+    assert sorted(p.name for p in sweep.iterdir()) == ["0", "1", "multirun.yaml", "plotly.min.js"]

@@ -1,8 +1,8 @@
 """`vae-cluster` command line: subcommands `run` (a Hydra app), `check` and `report`.
 
 The only module that exits: every subcommand runs inside one guard, so a user error is one line and exit
-code 2, an internal error one line and exit code 1 (its traceback goes to the run's error.txt / log), and
-Ctrl-C one line and exit code 130.
+code 2, an internal error one line and exit code 1 (its traceback goes to the run's error.txt / log), Ctrl-C
+one line and exit code 130, and SIGTERM (kill, a scheduler's time-out) the same as Ctrl-C with exit code 143.
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ commands:
   report <dir> [<dir>..] collect runs under run/multirun folders into runs.csv and leaderboards
   embed RUN_DIR [data overrides] [--out FILE.parquet|.csv]   latent means of any data set (the run's model bundle)
   predict RUN_DIR data=songs data.root=NEW/ [--out FILE]     clusters of new music, per item and per song
-  embed RUN_DIR [data overrides] [--out FILE.parquet|.csv]   latent means of any data set (the run's model bundle)
-  predict RUN_DIR data=songs data.root=NEW/ [--out FILE]     clusters of new music, per item and per song
+
+`run --force` replaces a run folder that holds a complete run (otherwise refused: its results are kept).
 
 Run `vae-cluster run --help` for Hydra's help with every config group and option.
 """
@@ -72,17 +72,21 @@ def dispatch(cmd: str, rest: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from vae_cluster.utils.errors import InternalError, UserError
+    from vae_cluster.utils.stopping import Terminated, sigterm_as_interrupt
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
     try:
-        return dispatch(argv[0], argv[1:]) or 0
+        with sigterm_as_interrupt():
+            return dispatch(argv[0], argv[1:]) or 0
     except UserError as err:
         fail(" ".join(str(err).split()))
     except InternalError as err:
         fail(str(err), code=1)
+    except Terminated:
+        fail("terminated (SIGTERM)", code=143)
     except KeyboardInterrupt:
         fail("interrupted", code=130)
     except Exception as err:  # noqa: BLE001 - a bug outside any run folder: one line, the traceback on request

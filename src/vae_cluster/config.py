@@ -14,6 +14,7 @@ VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--conf
                "--config-dir", "-cd", "--experimental-rerun", "--info", "-i"}
 INFO_FLAGS = ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "--shell-completion", "-sc")
 CUSTOM_CONF_FLAGS = ("-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir")
+MAX_SEED = 2 ** 32 - 1
 
 
 def register_schemas() -> None:
@@ -61,8 +62,9 @@ def compose(overrides: list[str], conf: Path):
         GlobalHydra.instance().clear()
 
 
-def check_overrides(overrides: list[str], conf: Path) -> None:
-    """Compose the config for every value of every sweep; UserError with one line on the first problem."""
+def check_overrides(overrides: list[str], conf: Path, multirun: bool | None = None) -> None:
+    """Compose the config for every value of every sweep; UserError with one line on the first problem.
+    `multirun` (True/False: a `run` command) also checks that its output folder can be written."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -105,22 +107,29 @@ def check_overrides(overrides: list[str], conf: Path) -> None:
                     hydra_compose("config", overrides=[*extra, *hydra_groups], return_hydra_config=True)
                 except (HydraException, OmegaConfBaseException) as err:
                     raise UserError(" ".join(str(err).split()).split(" Config search path")[0][:400]) from None
+            keys = [o.key_or_group for o in parsed]
+            if multirun is not None:  # the folder this command writes, even when not given: checked once
+                keys.append("hydra.sweep.dir" if multirun else "hydra.run.dir")
             for combo in itertools.islice(combos, 64):
                 try:
                     cfg = hydra_compose("config", overrides=[*combo, *hydra_dirs], return_hydra_config=True)
                 except (HydraException, OmegaConfBaseException) as err:
                     raise UserError(describe_error(err)) from None
-                check_output_dirs(cfg, [o.key_or_group for o in parsed])
+                check_output_dirs(cfg, keys)
+                keys = [k for k in keys if k not in ("hydra.run.dir", "hydra.sweep.dir")]
                 validate(cfg)
     finally:
         GlobalHydra.instance().clear()
 
 
 def check_output_dirs(cfg, keys: list[str]) -> None:
-    """hydra.run.dir / hydra.sweep.dir given by the user must be creatable (one line, before any work)."""
+    """hydra.run.dir / hydra.sweep.dir in `keys` must be creatable: a real write probe (read-only mounts, full
+    disks, /proc), one line before any work."""
     import os
 
     from omegaconf import OmegaConf
+
+    from vae_cluster.utils.storage import check_writable
 
     for key in ("hydra.run.dir", "hydra.sweep.dir"):
         if key not in keys:
@@ -129,10 +138,9 @@ def check_output_dirs(cfg, keys: list[str]) -> None:
         parent = path
         while not parent.exists():
             parent = parent.parent
-        if not parent.is_dir():
-            raise UserError(f"{key}={path}: '{parent}' is a file, not a folder")
-        if not os.access(parent, os.W_OK | os.X_OK) or str(parent).startswith(("/proc", "/sys")):
+        if parent.is_dir() and (not os.access(parent, os.W_OK | os.X_OK) or str(parent).startswith(("/proc", "/sys"))):
             raise UserError(f"{key}={path}: cannot create folders under '{parent}' (not writable)")
+        check_writable(path, f"{key}={path}")
 
 
 def search_paths(parsed) -> list[Path]:
@@ -151,20 +159,48 @@ def search_paths(parsed) -> list[Path]:
 def validate(cfg) -> None:
     """Values every run needs, checked before any data is loaded: integers where integers are needed, and
     every group's values against the type annotations of the class it builds (`model.latent_dim=abc`)."""
-    from omegaconf import DictConfig, OmegaConf
+    from omegaconf import DictConfig, ListConfig, OmegaConf
 
     for key in ("seed", "split.seed"):
         value = OmegaConf.select(cfg, key)
         if value is not None and (isinstance(value, bool) or not _is_int(value)):
             raise UserError(f"{key}={value!r} must be an integer")
+        if value is not None and not 0 <= int(float(value)) <= MAX_SEED:
+            raise UserError(f"{key}={value!r} must be an integer from 0 to {MAX_SEED} (the range numpy and torch "
+                            f"seed with)")
+    check_cluster_k(cfg)
     for group, node in cfg.items():
         if isinstance(node, DictConfig) and "_target_" in node:
             check_types(str(group), OmegaConf.to_container(node, resolve=True))
     k = OmegaConf.select(cfg, "cluster.n_clusters")
-    if k is not None:  # a number, auto, or a mapping facet -> number | auto | null
+    if k is not None and not isinstance(k, ListConfig):  # a number, auto, or a mapping facet -> number | auto | null
         from vae_cluster.cluster.base import check_k_setting
 
         check_k_setting(OmegaConf.to_container(k, resolve=True) if isinstance(k, DictConfig) else k)
+
+
+def check_cluster_k(cfg) -> None:
+    """cluster.n_clusters as a list (one k per clustering): integers >= 2, and only for a clusterer that
+    finds several clusterings (cluster=nrkmeans)."""
+    from hydra.utils import get_class
+    from omegaconf import ListConfig, OmegaConf
+
+    k = OmegaConf.select(cfg, "cluster.n_clusters")
+    target = OmegaConf.select(cfg, "cluster._target_")
+    if not isinstance(k, ListConfig) or target is None:
+        return
+    from vae_cluster.cluster.nrkmeans import check_ks
+
+    try:
+        several = get_class(target).several_clusterings
+    except Exception:  # noqa: BLE001 - an unresolvable target: instantiation will say more
+        return
+    ks = list(k)
+    if not several:
+        name = OmegaConf.select(cfg, "hydra.runtime.choices.cluster") or target.rsplit(".", 1)[-1]
+        raise UserError(f"cluster.n_clusters={ks}: one k per clustering is for cluster=nrkmeans; "
+                        f"cluster={name} takes one integer >= 2, auto or null")
+    check_ks(ks, 2**31)
 
 
 def check_types(group: str, node: dict) -> None:

@@ -37,12 +37,15 @@ from vae_cluster.report.assignments import assignments_table
 from vae_cluster.report.headline import headline, headline_text, protocol_name
 from vae_cluster.training.checkpoint import remove_checkpoint
 from vae_cluster.training.model_cache import fit_or_reuse, model_cache_for, training_key
+from vae_cluster.utils.csvsafe import write_csv
 from vae_cluster.utils.errors import UserError
 from vae_cluster.utils.identity import comparable
 from vae_cluster.utils.hashing import text_digest
 from vae_cluster.utils.result_cache import ResultCache, array_digest, cached_call
 from vae_cluster.utils.runinfo import environment, metrics_fingerprint, write_json
 from vae_cluster.utils.seeding import seed_everything
+from vae_cluster.utils.stages import stage, start_stages
+from vae_cluster.utils.threads import few_threads
 
 log = logging.getLogger(__name__)
 PROTOCOLS = ("all", "holdout", "cv")
@@ -97,7 +100,7 @@ def folds(cfg: DictConfig, items: pd.DataFrame, evaluator, out_dir: Path) -> lis
 
 
 def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
-    t0 = time.time()
+    t0, stages = time.time(), start_stages()  # run.json `stages`: wall (and CPU) seconds per stage
     out_dir = Path(out_dir)
     info = {"status": "running", "seed": cfg.seed, "choices": choices,
             "config": OmegaConf.to_container(cfg, resolve=True), **environment()}
@@ -111,19 +114,21 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     seed_everything(cfg.seed)
 
     # 1. data and song-grouped splits
-    data = instantiate(cfg.data)
-    items = data.load()
-    items = assign_splits(items, tuple(cfg.split.fractions), cfg.split.seed, cfg.split.group_by)
+    with stage("data"):
+        data = instantiate(cfg.data)
+        items = data.load()
+        items = assign_splits(items, tuple(cfg.split.fractions), cfg.split.seed, cfg.split.group_by)
     log.info("data: %d items, %d songs", len(items), items["song_id"].nunique())
 
     # 2. features (unusable items are skipped and listed)
-    feats = instantiate(cfg.features).extract(items)
+    with stage("features"):
+        feats = instantiate(cfg.features).extract(items)
     skipped = pd.concat([data.dropped, feats.skipped], ignore_index=True)  # refused rows, then unusable items
-    skipped.to_csv(out_dir / "skipped.csv", index=False)
+    write_csv(skipped, out_dir / "skipped.csv")
     items = feats.items
     for name, table in feats.extras.items():
         t = pd.DataFrame(table)
-        t.to_csv(out_dir / f"{name}.csv", index=False)
+        write_csv(t, out_dir / f"{name}.csv")
         if {"id", "has_lyrics"} <= set(t.columns):  # songs embedded without lyrics are flagged
             items = items.merge(t[["id", "has_lyrics"]].drop_duplicates("id"), on="id", how="left")
     evaluator.check_targets(items)  # a missing target label: one-line error naming it
@@ -150,7 +155,7 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     metrics.insert(0, "model", model_name)
     if evaluator.protocol == "cv":
         metrics = summarise_folds(metrics)
-    metrics.to_csv(out_dir / "metrics.csv", index=False)
+    write_csv(metrics, out_dir / "metrics.csv")
     info.update(metrics_fingerprint(out_dir / "metrics.csv"))  # `report` never takes a cut file as complete
     what = (f"eval.split={evaluator.split}" if evaluator.protocol == "holdout" else
             f"{evaluator.folds} folds" if evaluator.protocol == "cv" else "all items")
@@ -160,7 +165,7 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     tracker.log_metrics(metrics)
     history = pd.concat(histories, ignore_index=True)
     history.to_csv(out_dir / "history.csv", index=False)
-    pd.concat(scored, ignore_index=True).to_csv(out_dir / "assignments.csv", index=False)  # cv: each item once
+    write_csv(pd.concat(scored, ignore_index=True), out_dir / "assignments.csv")  # cv: each item once
     res, items, fold = first
 
     # 7. figures and report
@@ -168,14 +173,17 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
                        scorable_targets(items[fold.eval_mask], evaluator.targets), res["reps"], history, metrics,
                        result_cache_for(cfg))
     t_plots = time.time()
-    plotter.plot_run(art)
+    with stage("plots"):
+        plotter.plot_run(art)
     info.update(status="complete", protocol=evaluator.protocol, split_seed=cfg.split.seed,
                 reused_model=res["reused"], bundle_bytes=res["bundle_bytes"],
                 k_selection=k_choices or None, device=str(res["trainer"].device),
                 wall_time_s=round(time.time() - t0, 2), n_items=len(items), n_eval=n_eval, n_skipped=len(skipped),
-                epochs=len(history), plots_time_s=round(time.time() - t_plots, 2))
+                epochs=len(history), plots_time_s=round(time.time() - t_plots, 2), **stages.record())
     write_json(out_dir / "run.json", info)
-    reporter.write(art)
+    with stage("report"):
+        reporter.write(art)
+    write_json(out_dir / "run.json", {**info, **stages.record()})
     tracker.log_artifacts(out_dir)
     tracker.finish("complete")
     print("\n".join([headline_text(headline(metrics, protocol_name(info))), *banner_lines(metrics)]))
@@ -299,7 +307,8 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
                         out_dir=fold.out_dir)
         return h, trainer.fit_info
 
-    history, trainer.fit_info, reused = fit_or_reuse(cache, training_key(cfg, inputs=inputs), model, fit_model)
+    with stage("train", type(model).__name__):
+        history, trainer.fit_info, reused = fit_or_reuse(cache, training_key(cfg, inputs=inputs), model, fit_model)
     if reused:
         log.info("reused the trained %s from the model cache %s", type(model).__name__, cache.root)
     held_name = held_out_split(items) or "val"  # diagnostics on held-out clips
@@ -318,28 +327,31 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
         if fit_or_reuse(cache, parts, ae, lambda: (ae_trainer.fit(ae, X[train], X[val]), ae_trainer.fit_info))[2]:
             log.info("reused the trained AE baseline from the model cache %s", cache.root)
 
-    reps.update(baselines.represent(X, train, ev, model=model, data_info=data_info,
-                                    uses_labels=feats.uses_labels, fit_model=fit_baseline,
-                                    make_trainer=lambda: instantiate(cfg.trainer, progress=False)))
+    with stage("baselines"):
+        reps.update(baselines.represent(X, train, ev, model=model, data_info=data_info,
+                                        uses_labels=feats.uses_labels, fit_model=fit_baseline,
+                                        make_trainer=lambda: instantiate(cfg.trainer, progress=False)))
 
     # 5. reduce, cluster (each facet with its own k), score
     eval_items = items[ev].reset_index(drop=True)
     fold.out_dir.mkdir(parents=True, exist_ok=True)
     if evaluator.disentanglement:  # scored against the known factors (labels for scoring only)
-        add_factor_scores(fold.out_dir, diag, reps, model_name, eval_items, evaluator, X[ev], feats.blocks,
-                          cfg.seed, result_cache_for(cfg))
+        with stage("factor scores"):
+            add_factor_scores(fold.out_dir, diag, reps, model_name, eval_items, evaluator, X[ev], feats.blocks,
+                              cfg.seed, result_cache_for(cfg))
     rows, k_choices = [], []
     done: dict[str, Representation] = {}
     reducers: dict[str, object] = {}
     keys = {facet_method(model_name, f): f or model_name for f in facets}  # the names per-facet k settings use
     first = facet_method(model_name, next(iter(facets)))
     for method, rep in reps.items():
-        red = clone(reducer)
-        Rr = reduce_placed(red, rep.Z)
-        reducers[method] = red
-        space = red.space_name(rep.space)
-        scored = evaluator.evaluate(method, space, Rr, eval_items, clusterer.for_facet(keys.get(method)),
-                                    rep.uses_labels, full=rep.Z, full_space=rep.space, own_labels=rep.own_labels)
+        with stage("cluster+score", method), few_threads(len(rep.Z)):
+            red = clone(reducer)
+            Rr = reduce_placed(red, rep.Z)
+            reducers[method] = red
+            space = red.space_name(rep.space)
+            scored = evaluator.evaluate(method, space, Rr, eval_items, clusterer.for_facet(keys.get(method)),
+                                        rep.uses_labels, full=rep.Z, full_space=rep.space, own_labels=rep.own_labels)
         rows += [{**r, "fold": fold.name} for r in scored.rows]
         if method in evaluator.k_selections:  # cluster.n_clusters=auto: the label-free curve
             sel = evaluator.k_selections.pop(method)
@@ -358,10 +370,11 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
                                  label_names=data_info.classes, train_ids=eval_items["id"], train_latents=rep.Z,
                                  facet=next(iter(facets)))
     facet_rows = [m for m in done if m in keys or any(m.startswith(f"{k}:") for k in keys)]
-    masked = masked_facets(model, trainer, X[ev], C_ev, eval_items)
-    masked = None if masked is None else {facet_method(model_name, f): Z for f, Z in masked.items()}
-    diag["facets"] = asdict(facet_diagnostics(facet_clusterings(facet_rows, done, reducers, evaluator.fitted, masked),
-                                              has_lyrics_of(eval_items), cfg.seed))
+    with stage("facet diagnostics"):
+        masked = masked_facets(model, trainer, X[ev], C_ev, eval_items)
+        masked = None if masked is None else {facet_method(model_name, f): Z for f, Z in masked.items()}
+        diag["facets"] = asdict(facet_diagnostics(facet_clusterings(facet_rows, done, reducers, evaluator.fitted,
+                                                                    masked), has_lyrics_of(eval_items), cfg.seed))
     write_json(fold.out_dir / "diagnostics.json", diag)
     remove_checkpoint(fold.out_dir, cfg.trainer.keep_checkpoint)
     assign = assignments_table(items, ev, {m: r.clusters for m, r in done.items()})  # -1 = noise

@@ -19,6 +19,7 @@ from sklearn.decomposition import PCA
 from vae_cluster.models.ae import AE
 from vae_cluster.models.base import BaseVAE, DataInfo
 from vae_cluster.utils.seeding import seed_everything
+from vae_cluster.utils.stages import stage
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class Baselines:
                 seed_everything(self.seed)  # the baseline does not depend on how much RNG the model used
                 ae = AE(X.shape[1:], latent_dim=model.latent_dim, data_info=data_info)
                 trainer = make_trainer()
-                fit_model(ae, trainer)
+                with stage("ae baseline", f"an autoencoder with the model's {model.latent_dim}-d latent"):
+                    fit_model(ae, trainer)
                 reps["ae"] = Representation("latent", trainer.embed(ae, X[ev]), uses_labels)
         return reps

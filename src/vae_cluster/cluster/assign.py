@@ -7,6 +7,8 @@ Kinds:
   spectral, HDBSCAN; DBSCAN: its core samples, and noise (-1) beyond `eps`). Score: distance to that point.
 - `gmm`: a Gaussian mixture rebuilt from its weights, means, covariances and precision Cholesky factors
   (exactly `GaussianMixture.predict` / `predict_proba`). Score: the posterior probability of the cluster.
+- `subspace`: the nearest cluster centre within one subspace (NrKmeans: new points are projected on the
+  subspace's orthonormal basis, then compared with the projected centres). Score: distance in that subspace.
 - `model`: the model's own clusters (`BaseVAE.cluster_assignments` on un-reduced latent means; VaDE, DEC);
   applied by the bundle, which holds the model. Score: none (NaN).
 """
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial.distance import cdist
 
-SCORES = {"centroid": "distance", "neighbors": "distance", "gmm": "probability", "model": "none"}
+SCORES = {"centroid": "distance", "subspace": "distance", "neighbors": "distance", "gmm": "probability", "model": "none"}
 
 
 @dataclass
@@ -34,6 +36,13 @@ class Assigner:
         centers = np.asarray(centers, dtype=np.float64)
         labels = np.arange(len(centers)) if labels is None else np.asarray(labels, dtype=int)
         return cls("centroid", {"centers": centers, "labels": labels})
+
+    @classmethod
+    def subspace(cls, basis, centers) -> Assigner:
+        """Nearest centre after projecting on `basis` (d x m, orthonormal columns); `centers` (k x m) projected."""
+        centers = np.asarray(centers, dtype=np.float64)
+        return cls("subspace", {"basis": np.asarray(basis, dtype=np.float64), "centers": centers,
+                                "labels": np.arange(len(centers))})
 
     @classmethod
     def cluster_means(cls, X, labels) -> Assigner:
@@ -69,7 +78,9 @@ class Assigner:
             return proba.argmax(1), proba.max(1)
         if self.kind == "model":
             raise ValueError("the model's own clusters are assigned by the bundle (it holds the model)")
-        ref = a["centers"] if self.kind == "centroid" else a["points"]
+        if self.kind == "subspace":
+            Z = Z @ a["basis"]
+        ref = a["centers"] if self.kind in ("centroid", "subspace") else a["points"]
         if len(ref) == 0:
             return np.full(len(Z), -1), np.full(len(Z), np.nan)
         d = cdist(Z, ref)

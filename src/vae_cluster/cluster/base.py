@@ -8,6 +8,8 @@ Contract with the evaluator (`vae_cluster.evaluation.evaluator`):
   evaluator applies to noise points: `own_cluster` (noise scored as one more cluster) or `exclude`
   (noise left out of every metric; `coverage` says how much was kept).
 - `note_` (after `fit`, "" by default): a remark for the metrics row (e.g. the eps chosen, a fallback).
+- `clusterings_` (after `fit`, {} by default): name -> labels when the clusterer finds several clusterings
+  (cluster=nrkmeans: s1, s2, ... one per subspace; `labels_` is the first).
 - `space_` (after `fit`, None by default): set when the clusterer worked in another space than the one
   it was given (the model's own clusters live in the un-reduced latent space).
 - `n_clusters="auto"`: k is chosen without labels over `k_range` by `k_criterion` (`cluster/k_select.py`
@@ -104,8 +106,11 @@ class BaseClusterer(BaseEstimator, ClusterMixin):
     k_chosen_: int | None = None
     k_criterion_ = ""
     k_curve_: dict | None = None
-    #: after fit: name -> labels when one fit gives several clusterings (default: none, the one in labels_)
+    #: after fit: name -> int labels of each clustering when a clusterer gives several (nrkmeans: one per
+    #: subspace, the first also in `labels_`); empty: one clustering, in `labels_`
     clusterings_: dict = {}
+    #: True when `n_clusters` may be a list, one k per clustering (nrkmeans)
+    several_clusterings = False
 
     def __init__(self, n_clusters: int | str | None = None, random_state: int = 0, k_range=K_RANGE,
                  k_criterion: str = K_CRITERION):

@@ -19,8 +19,10 @@ from omegaconf import OmegaConf
 from vae_cluster.bundle import Bundle, load_bundle
 from vae_cluster.commands import flag_value, print_help
 from vae_cluster.config import compose
+from vae_cluster.utils.csvsafe import write_csv
 from vae_cluster.utils.errors import UserError
 from vae_cluster.utils.identity import first_difference
+from vae_cluster.utils.storage import atomic_write, check_writable
 
 log = logging.getLogger(__name__)
 USAGE = "usage: vae-cluster embed RUN_DIR [data overrides...] [--out FILE.parquet|.csv]"
@@ -74,12 +76,29 @@ def check_features(bundle: Bundle, cfg) -> None:
                         f"{bundle.root}); drop the features overrides: the bundle's features are used")
 
 
+def check_feature_values(bundle: Bundle, overrides: list[str]) -> None:
+    """`features.<key>=<value>` overrides must repeat the bundle's values: one line naming the first that does
+    not (the bundle's features are used either way)."""
+    theirs = bundle.features_cfg
+    for o in overrides:
+        key, _, value = o.lstrip("+~").partition("=")
+        have = OmegaConf.select(theirs, key.split(".", 1)[1], default="<missing>")
+        mine = OmegaConf.to_container(OmegaConf.from_dotlist([f"v={value}"]))["v"]
+        if mine != have:
+            shown = "not set" if have == "<missing>" else f"{key}={have!r}"
+            raise UserError(f"{key}={mine!r} does not match the model bundle ({shown} in {bundle.root}); drop "
+                            f"the features overrides: the bundle's features are used")
+
+
 def bundle_config(bundle: Bundle, overrides: list[str], conf: Path):
     """The run config for new items: data from the overrides (or the run's data + `data.*` overrides),
     features from the bundle (with this machine's cache folder, jobs and progress settings)."""
-    cfg = compose(overrides, conf)
+    dotted = [o for o in overrides if _key(o).startswith("features.")  # checked against the bundle's own
+              and _key(o).split(".", 1)[1] not in RUN_SETTINGS]
+    check_feature_values(bundle, dotted)
+    cfg = compose([o for o in overrides if o not in dotted], conf)
     keys = [_key(o) for o in overrides]
-    if any(k == "features" or k.startswith("features.") for k in keys):
+    if "features" in keys:
         check_features(bundle, cfg)
     features = OmegaConf.merge(bundle.features_cfg, {k: cfg.features.get(k) for k in RUN_SETTINGS
                                                     if k in cfg.features and k in bundle.features_cfg})
@@ -115,29 +134,38 @@ def item_table(items: pd.DataFrame) -> pd.DataFrame:
     return items[cols].reset_index(drop=True)
 
 
-def check_out(out) -> None:
-    if out is not None and Path(out).suffix not in (".parquet", ".csv"):
-        raise UserError(f"--out {out}: use a .parquet or .csv file name")
+def check_out(out, default: Path | None = None) -> Path:
+    """The output file (`--out`, else `default`), checked before any work: a .parquet/.csv name in a folder
+    that can be written (a real write probe) and not an existing folder."""
+    path = Path(out) if out is not None else default
+    if path is None:
+        raise UserError("--out needs a file name")
+    if path.suffix not in (".parquet", ".csv"):
+        raise UserError(f"--out {path}: use a .parquet or .csv file name")
+    if path.is_dir():
+        raise UserError(f"--out {path}: is a folder; give a file name")
+    check_writable(path.parent, f"--out {path}")
+    return path
 
 
 def write_table(df: pd.DataFrame, out: Path) -> Path:
-    check_out(out)
+    """Parquet, or CSV with formula-like text cells neutralised (utils/csvsafe.py); written atomically."""
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".parquet":
-        df.to_parquet(out, index=False)
+        atomic_write(out, lambda tmp: df.to_parquet(tmp, index=False))
     else:
-        df.to_csv(out, index=False)
+        write_csv(df, out)
     return out
 
 
 def main(args, conf_dir) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     run_dir, overrides, out = parse_args(list(args), USAGE, __doc__)
-    check_out(out)  # before any extraction
+    out_path = check_out(out, Path(run_dir) / "embeddings.parquet")  # before any extraction
     res = embed_items(run_dir, overrides, Path(conf_dir))
     table = item_table(res.items)
     z = pd.DataFrame(res.Z, columns=[f"z{i}" for i in range(res.Z.shape[1])])
-    path = write_table(pd.concat([table, z], axis=1), Path(out) if out else Path(run_dir) / "embeddings.parquet")
+    path = write_table(pd.concat([table, z], axis=1), out_path)
     print(f"embedded {len(table)} items ({res.Z.shape[1]} latent dimensions"
           + (f"; {len(res.skipped)} skipped: no usable features" if len(res.skipped) else "") + f") -> {path}")
     return 0

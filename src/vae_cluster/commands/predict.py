@@ -55,10 +55,9 @@ def main(args, conf_dir) -> int:
         k = int(value)
         del args[at[0]:end + 1]
     run_dir, overrides, out = parse_args(args, USAGE, __doc__)
-    check_out(out)
+    out_path = check_out(out, Path(run_dir) / "predictions.csv")  # before any extraction
     res = embed_items(run_dir, overrides, Path(conf_dir))
     table, per_song = predict_table(res.bundle, res.items, res.Z, k)
-    out_path = Path(out) if out else Path(run_dir) / "predictions.csv"
     path = write_table(table, out_path)
     song_path = write_table(per_song, out_path.with_name(out_path.stem + "_songs" + out_path.suffix))
     counts = "; ".join(f"{t}: " + ", ".join(f"{c}={n}" for c, n in table[f"{t}_cluster"].value_counts().sort_index()

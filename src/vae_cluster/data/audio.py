@@ -92,18 +92,25 @@ def declared_frames(info) -> int:
 
 
 def read_audio(path: str, sr: int = 22050, offset: float = 0.0, duration: float | None = None,
-               min_duration: float = 0.0) -> tuple[np.ndarray, str]:
+               min_duration: float = 0.0, max_duration: float | None = None) -> tuple[np.ndarray, str]:
     """(mono float32 samples at `sr` from `offset` s for `duration` s (None/NaN: to the end), note).
 
     The note is '' or 'truncated audio: decoded X s of Y s' when the file holds fewer frames than its
     header declares (a cut-off download); the samples that are there are used. Raises AudioError (never
     anything else) when the file is missing, cannot be decoded, is empty, or is shorter than
-    `min_duration` seconds.
+    `min_duration` seconds. `max_duration`: read at most this many seconds (note: 'cut to the first X s').
     """
     info = audio_info(path)
     native = info.samplerate
     start = int(round(offset * native))
     stop = None if _missing(duration) else start + int(round(float(duration) * native))
+    cut = ""
+    if not _missing(max_duration):
+        cap = start + int(round(float(max_duration) * native))
+        end = min(declared_frames(info), stop) if stop is not None else declared_frames(info)
+        if end > cap:
+            stop, cut = cap, (f"cut to the first {float(max_duration):g} s of {(end - start) / native:.0f} s "
+                              f"(data.max_duration)")
     try:
         y, native = sf.read(path, start=start, stop=stop, dtype="float32", always_2d=True)
     except Exception as err:
@@ -125,7 +132,7 @@ def read_audio(path: str, sr: int = 22050, offset: float = 0.0, duration: float 
         y = librosa.resample(y, orig_sr=native, target_sr=sr, res_type="soxr_hq")
     if len(y) < min_duration * sr:
         raise AudioError(f"too short: {len(y) / sr:.2f} s < {min_duration:.2f} s")
-    return np.ascontiguousarray(y, dtype=np.float32), note
+    return np.ascontiguousarray(y, dtype=np.float32), "; ".join(n for n in (note, cut) if n)
 
 
 def load_audio(path: str, sr: int = 22050, offset: float = 0.0, duration: float | None = None,
@@ -143,7 +150,8 @@ def read_item(item: dict, sr: int = 22050, min_duration: float = 0.0) -> tuple[n
     """(audio of one items-table row, note): its window (offset/duration) plus per-item options set by
     adapters: `target_rms` (loudness-normalise the window to this RMS; silent windows are left as they are)."""
     duration = item.get("duration")
-    y, note = read_audio(item.get("path") or "", sr, float(item.get("offset") or 0.0), duration, min_duration)
+    y, note = read_audio(item.get("path") or "", sr, float(item.get("offset") or 0.0), duration, min_duration,
+                         item.get("max_duration"))
     target = item.get("target_rms")
     if not _missing(target) and isinstance(target, (int, float)) and target > 0:
         rms = float(np.sqrt(np.mean(y.astype(np.float64) ** 2)))

@@ -6,12 +6,15 @@ columns in ITEM_COLUMNS. `path` is an audio file (or empty for feature tables); 
 
 Options shared by every audio adapter (see windowing.py): `crop_seconds` (centre crop),
 `window_seconds`/`hop_seconds` (sliding windows; hop null = non-overlapping slices), `max_windows`
-(per file) and `target_dbfs` (loudness normalisation of each item, applied by audio.load_item through a
-`target_rms` column). Extra columns set by adapters are kept (e.g. `source_id`, `window`, `notes`).
+(per file), `target_dbfs` (loudness normalisation of each item, applied by audio.load_item through a
+`target_rms` column) and `max_duration` (seconds read per item at most, through a `max_duration` column).
+Extra columns set by adapters are kept (e.g. `source_id`, `window`, `notes`).
 
 `remove_lyrics` (a fraction, default 0) removes the lyrics of that share of the songs that have lyrics, drawn per
 song with `remove_lyrics_seed` (every clip of a chosen song loses them): how a collection where some songs have no
 lyrics looks. Recorded per item in the column `lyrics_removed` (assignments.csv) and counted in the log.
+
+Options shared by every adapter (conf/shared/labels.yaml): `min_class_size` / `small_classes` (classes.py).
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vae_cluster.data.classes import apply_min_class_size
 from vae_cluster.data.text import clean_lyrics
 from vae_cluster.data.windowing import check_window_options, window_items
 from vae_cluster.utils.errors import UserError
@@ -48,7 +52,9 @@ class Dataset:
     def __init__(self, root: str | Path | None = None, sample_rate: int = 22050, crop_seconds: float | None = None,
                  window_seconds: float | None = None, hop_seconds: float | None = None,
                  max_windows: int | None = None, target_dbfs: float | None = None, progress: bool = True,
-                 remove_lyrics: float = 0.0, remove_lyrics_seed: int = 0):
+                 max_duration: float | None = None, min_class_size: int | None = None,
+                 small_classes: str = "merge", remove_lyrics: float = 0.0, remove_lyrics_seed: int = 0):
+        self.min_class_size, self.small_classes = min_class_size, small_classes  # checked in load (classes.py)
         self.root = Path(root).expanduser() if root is not None else None
         self.sample_rate = int(sample_rate)
         check_window_options(crop_seconds, window_seconds, hop_seconds, max_windows)
@@ -63,6 +69,7 @@ class Dataset:
         if not 0.0 <= float(remove_lyrics) <= 1.0:
             raise UserError(f"data.remove_lyrics must be a fraction between 0 and 1, got {remove_lyrics}")
         self.remove_lyrics, self.remove_lyrics_seed = float(remove_lyrics), int(remove_lyrics_seed)
+        self.max_duration = None if max_duration is None else float(max_duration)
 
     def check_root(self) -> Path:
         if self.root is None:
@@ -76,8 +83,11 @@ class Dataset:
 
     def load(self) -> pd.DataFrame:
         """The validated items table, windowed and with loudness targets when configured."""
-        items = normalize_items(self.items(), source=self.name)
-        return remove_lyrics(self.postprocess(items), self.remove_lyrics, self.remove_lyrics_seed)
+        items = self.postprocess(normalize_items(self.items(), source=self.name))
+        items, dropped = apply_min_class_size(items, self.min_class_size, self.small_classes)
+        if len(dropped):
+            self.dropped = pd.concat([self.dropped, dropped], ignore_index=True)
+        return remove_lyrics(items, self.remove_lyrics, self.remove_lyrics_seed)
 
     def postprocess(self, items: pd.DataFrame) -> pd.DataFrame:
         """Windowing and loudness options on a validated items table."""
@@ -91,6 +101,12 @@ class Dataset:
         if self.target_dbfs is not None:
             items = items.copy()
             items["target_rms"] = 10 ** (self.target_dbfs / 20)
+        if self.max_duration is not None and not self.max_duration > 0:
+            raise UserError(f"data.max_duration must be a positive number of seconds or null, "
+                            f"got {self.max_duration:g}")
+        if self.max_duration is not None and (items["path"] != "").any():  # read_item cuts longer items
+            items = items.copy()
+            items["max_duration"] = self.max_duration
         return normalize_items(items, source=self.name) if windowed else items
 
 

@@ -19,6 +19,7 @@ import soundfile as sf
 from vae_cluster.utils.progress import progress
 
 from vae_cluster.data.audio import AUDIO_EXTENSIONS, declared_frames, plain_reason
+from vae_cluster.data.classes import FLAG_BELOW, TARGETS, flag_lines, small_classes
 from vae_cluster.utils.errors import UserError
 from vae_cluster.utils.hashing import file_digest, short_blake2b
 
@@ -86,6 +87,10 @@ def build_report(items: pd.DataFrame, dataset, cfg, fast: bool = False) -> tuple
     for col in ("language", "genre"):
         facts[f"per_{col}"] = items[col].value_counts().sort_index().to_dict()
         lines += ["", f"per {col} ({items[col].nunique()}):", *counts_table(items, col)]
+    tiny = flag_lines(items, dataset.min_class_size)
+    facts["tiny_classes"] = {t: small_classes(items, t, dataset.min_class_size or FLAG_BELOW) for t in TARGETS}
+    if tiny:
+        lines += ["", *tiny]
     if items["language"].nunique() > 1 and items["genre"].nunique() > 1:
         ct = pd.crosstab(items["genre"], items["language"])
         lines += ["", "genre x language (items):", *["  " + r for r in ct.to_string().splitlines()]]

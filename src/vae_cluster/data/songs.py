@@ -16,6 +16,8 @@ from vae_cluster.utils.errors import UserError
 
 log = logging.getLogger(__name__)
 OURS = ("filename", "language", "genre", "lyrics", "artist", "title", "song_id")
+#: characters per metadata field (Python's csv default, 131,072, rejects a long lyric): 16 Mi characters
+CSV_FIELD_LIMIT = 16 * 2 ** 20
 
 
 class SongsFolder(Dataset):
@@ -37,8 +39,9 @@ class SongsFolder(Dataset):
 
     def __init__(self, root: str | Path | None = None, metadata: str = "metadata.csv",
                  columns: dict | None = None, encoding: str = "utf-8-sig", allow_outside_root: bool = False,
-                 **options):
+                 csv_field_limit: int = CSV_FIELD_LIMIT, **options):
         super().__init__(root, **options)
+        self.csv_field_limit = int(csv_field_limit)
         self.metadata = metadata
         self.columns = {k: k for k in OURS}
         given = dict(columns or {})
@@ -69,7 +72,10 @@ class SongsFolder(Dataset):
             guess = " (it looks like UTF-16)" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in raw[:200] else ""
             raise UserError(f"'{meta_path}': the header is not valid {self.encoding} text{guess}; "
                             f"set data.encoding=<codec>, e.g. data.encoding=utf-16")
+        if self.csv_field_limit < 1024:
+            raise UserError(f"data.csv_field_limit must be at least 1024 characters, got {self.csv_field_limit}")
         reader = csv.reader(StringIO(text, newline=""))
+        limit = csv.field_size_limit(self.csv_field_limit)  # process-wide: restored below
         try:
             header = [c.strip() for c in next(reader, [])]
             rows, lines, bad = [], [], []
@@ -82,7 +88,11 @@ class SongsFolder(Dataset):
                 rows.append(row)
                 lines.append(reader.line_num)
         except csv.Error as err:
-            raise UserError(f"cannot parse '{meta_path}' (line {reader.line_num}): {err}") from None
+            long = "field limit" in str(err)
+            hint = " (a lyric longer than data.csv_field_limit characters? raise it)" if long else ""
+            raise UserError(f"cannot parse '{meta_path}' (line {reader.line_num}): {err}{hint}") from None
+        finally:
+            csv.field_size_limit(limit)
         if not header or not "".join(header):
             raise UserError(f"'{meta_path}' is empty; it needs a header line (filename,language,genre,...)")
         twice = [c for c in dict.fromkeys(header) if header.count(c) > 1]

@@ -4,7 +4,8 @@ Songs of a few seconds at 22,050 Hz with two known factors:
 - genre: tempo, percussion pattern and instrument timbre (GENRES below);
 - language: a voice-like harmonic carrier whose vowel formants, pitch and syllable rate differ by language
   (VOICES below), at `language_strength` times its default level (a linear probe on mfcc_stats reads the
-  language at 0.98 accuracy with the default 1.0, but genre dominates the audio's cluster structure);
+  language at 0.99 accuracy with the default 1.0, but genre dominates the audio's cluster structure: K-Means
+  with k=2 finds genre groups, NMI 0.56 with genre and 0.00 with language; scripts/synthetic_factors.py);
 plus short synthetic lyrics per song, English words or Bangla-script words.
 Each song is cut into `clips_per_song` clips (different bars of the same song), so song-level splits
 and votes are exercised. Audio and `metadata.csv` are written to disk once per parameter set, then
@@ -14,15 +15,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import soundfile as sf
+from scipy.ndimage import uniform_filter1d
+from threadpoolctl import threadpool_limits
 
 from vae_cluster.data.songs import SongsFolder
+from vae_cluster.utils.progress import progress as progress_bar
+
+log = logging.getLogger(__name__)
 
 # genre -> (tempo BPM, instrument, harmonics roll-off, drum pattern over 8 eighth notes, register Hz)
 GENRES = {
@@ -45,85 +56,152 @@ WORDS = {
 }
 
 
-def _tone(t, f0, n_harm, rolloff, decay, beat):
-    """Harmonic instrument note re-struck every beat, with exponential decay."""
-    phase_t = np.mod(t, beat)
-    env = np.exp(-decay * phase_t) if decay > 0 else np.ones_like(t)
-    y = np.zeros_like(t)
-    for h in range(1, n_harm + 1):
-        if h * f0 > 9000:
-            break
-        y += np.sin(2 * np.pi * h * f0 * t) / h**rolloff
-    return env * y
+def partials(start: int, n: int, sr: int, f0: float, amps: np.ndarray, phases: np.ndarray | float = 0.0
+             ) -> np.ndarray:
+    """sum over h = 1..len(amps) of amps[h-1] * sin(2 pi h f0 (start + i) / sr + phases[h-1]), i = 0..n-1.
+
+    The same sum as evaluating every partial at every sample (equal to float rounding), computed as two
+    matrix products: the sample index splits into a block start and an offset within the block
+    (sin(a + b) = sin a cos b + cos a sin b), and the phasors of both advance by running complex products,
+    so 3 H exponentials are evaluated instead of H n sines."""
+    amps = np.asarray(amps, dtype=np.float64)
+    if n <= 0 or len(amps) == 0:
+        return np.zeros(max(n, 0))
+    block = max(1, int(np.sqrt(n)))
+    w = 2 * np.pi * f0 * np.arange(1, len(amps) + 1) / sr  # radians per sample, per partial
+    a = np.empty((-(-n // block), len(w)), dtype=np.complex128)  # (blocks, H): phasors at the block starts
+    a[0] = np.exp(1j * (start * w + phases))
+    a[1:] = np.exp(1j * block * w)
+    a = np.cumprod(a, axis=0) * amps
+    b = np.empty((len(w), block), dtype=np.complex128)  # (H, block): phase advance within a block
+    b[:, 0] = 1.0
+    b[:, 1:] = np.exp(1j * w)[:, None]
+    b = np.cumprod(b, axis=1)
+    return (a.imag @ b.real + a.real @ b.imag).ravel()[:n]
 
 
-def _drums(t, sr, bpm, pattern, rng):
+def _tone(start, n, sr, f0, n_harm, rolloff, decay, beat):
+    """Harmonic instrument note (partials up to 9 kHz) re-struck every beat, with exponential decay."""
+    h = np.arange(1, n_harm + 1)
+    h = h[h * f0 <= 9000]
+    y = partials(start, n, sr, f0, 1.0 / h.astype(np.float64) ** rolloff)
+    if decay > 0:
+        y *= np.exp(-decay * np.mod(np.arange(start, start + n) / sr, beat))
+    return y
+
+
+@lru_cache(maxsize=64)
+def _shapes(length: int, sr: int) -> dict[str, np.ndarray]:
+    """The fixed parts of a drum hit or syllable of `length` samples, computed once (read-only)."""
+    tt = np.arange(length) / sr
+    out = {"kick": np.sin(2 * np.pi * (50 + 80 * np.exp(-30 * tt)) * tt) * np.exp(-12 * tt),
+           "body": 0.3 * np.sin(2 * np.pi * 190 * tt), "snare": np.exp(-20 * tt), "hat": np.exp(-60 * tt),
+           "syllable": np.sin(np.pi * np.arange(length) / max(length, 1)) ** 0.5}
+    for a in out.values():
+        a.setflags(write=False)
+    return out
+
+
+def _hits(n: int, sr: int, bpm: float, pattern: str) -> list[tuple[int, int, str]]:
+    """(start sample, length, kind) of every drum hit of an n-sample clip: kick k, snare s, hi-hat h."""
     eighth = 60.0 / bpm / 2
-    y = np.zeros_like(t)
-    n = len(t)
-    for i, start in enumerate(np.arange(0, t[-1], eighth)):
+    out = []
+    for i, start in enumerate(np.arange(0, (n - 1) / sr, eighth)):
         hit = pattern[i % len(pattern)]
-        if hit == ".":
-            continue
-        s = int(start * sr)
-        length = min(int(0.25 * sr), n - s)
-        tt = np.arange(length) / sr
+        if hit != ".":
+            s = int(start * sr)
+            out.append((s, min(int(0.25 * sr), n - s), hit))
+    return out
+
+
+@dataclass
+class ClipDraws:
+    """The random draws of one clip, in the order the generator's RNG makes them."""
+
+    notes: np.ndarray                  # the four notes of the bar (Hz)
+    hit_noise: list                    # per drum hit: its noise (snare, hi-hat) or None (kick)
+    pad: np.ndarray | None             # noise of the pad bed (genres with a pad)
+    syllables: list                    # per syllable: (formants, f, partial phases)
+    noise: np.ndarray                  # the noise floor
+    scale: float                       # the clip's peak level
+
+
+def draw_clip(g: dict, v: dict, root: float, f0: float, bpm: float, n: int, sr: int,
+              rng: np.random.Generator) -> ClipDraws:
+    notes = root * 2 ** (rng.choice([0, 3, 5, 7, 10, 12], size=4) / 12)
+    hit_noise = [None if kind == "k" else rng.standard_normal(length) for _, length, kind in _hits(n, sr, bpm, g["drums"])]
+    pad = rng.standard_normal(n) if g.get("pad") else None
+    syllables = []
+    for _ in range(0, n, int(sr / v["rate"])):
+        formants = np.asarray(v["vowels"][rng.integers(len(v["vowels"]))], dtype=np.float64)
+        f = f0 * (1 + 0.03 * rng.standard_normal())
+        syllables.append((formants, f, rng.uniform(0, 2 * np.pi, size=len(range(1, int(4000 / f))))))
+    return ClipDraws(notes, hit_noise, pad, syllables, rng.standard_normal(n), rng.uniform(0.6, 0.9))
+
+
+def _drums(n: int, sr: int, bpm: float, pattern: str, hit_noise: list) -> np.ndarray:
+    y = np.zeros(n)
+    for (s, length, hit), noise in zip(_hits(n, sr, bpm, pattern), hit_noise):
+        shape = _shapes(length, sr)
         if hit == "k":  # kick: decaying low sine sweep
-            seg = np.sin(2 * np.pi * (50 + 80 * np.exp(-30 * tt)) * tt) * np.exp(-12 * tt)
+            seg = shape["kick"]
         elif hit == "s":  # snare: noise burst + body
-            seg = (0.7 * rng.standard_normal(length) + 0.3 * np.sin(2 * np.pi * 190 * tt)) * np.exp(-20 * tt)
+            seg = (0.7 * noise + shape["body"]) * shape["snare"]
         else:  # hi-hat: high-passed noise, short
-            noise = rng.standard_normal(length)
-            seg = np.diff(noise, prepend=0.0) * np.exp(-60 * tt) * 0.5
+            seg = np.diff(noise, prepend=0.0) * shape["hat"] * 0.5
         y[s:s + length] += seg
     return y
 
 
-def _voice(t, sr, voice, f0, rng):
-    """Harmonic carrier at f0 with per-syllable vowel formant envelopes."""
-    y = np.zeros_like(t)
-    syl = int(sr / voice["rate"])
-    for s in range(0, len(t), syl):
-        seg_t = t[s:s + syl]
-        formants = voice["vowels"][rng.integers(len(voice["vowels"]))]
-        f = f0 * (1 + 0.03 * rng.standard_normal())
-        for h in range(1, int(4000 / f)):
-            amp = sum(np.exp(-((h * f - F) ** 2) / (2 * 90.0**2)) for F in formants) + 0.02
-            y[s:s + syl] += amp * np.sin(2 * np.pi * h * f * seg_t + rng.uniform(0, 2 * np.pi))
-        env = np.sin(np.pi * np.arange(len(seg_t)) / max(len(seg_t), 1)) ** 0.5
-        y[s:s + syl] *= env
+def _voice(n: int, sr: int, v: dict, syllables: list) -> np.ndarray:
+    """Harmonic carrier (random partial phases) with per-syllable vowel formant envelopes."""
+    y = np.zeros(n)
+    syl = int(sr / v["rate"])
+    for s, (formants, f, phases) in zip(range(0, n, syl), syllables):
+        m = min(syl, n - s)
+        h = np.arange(1, int(4000 / f))
+        amp = np.exp(-((h[:, None] * f - formants) ** 2) / (2 * 90.0**2)).sum(1) + 0.02
+        y[s:s + m] = partials(s, m, sr, f, amp, phases) * _shapes(m, sr)["syllable"]
     return y
 
 
-def synth_song(genre: str, language: str, n_clips: int, duration: float, sr: int,
-               rng: np.random.Generator, language_strength: float = 1.0) -> list[np.ndarray]:
+def render_clip(d: ClipDraws, g: dict, v: dict, bpm: float, n: int, sr: int, language_strength: float = 1.0
+                ) -> np.ndarray:
+    """The clip's samples from its draws (no randomness: safe in any thread)."""
+    bar = np.zeros(n)
+    quarter = n // 4 + 1
+    for i, f in enumerate(d.notes):
+        s = i * quarter
+        bar[s:s + quarter] = _tone(s, len(bar[s:s + quarter]), sr, f, g["n_harm"], g["rolloff"], g["decay"], 60.0 / bpm)
+    y = 0.5 * bar / (np.abs(bar).max() + 1e-9)
+    dr = _drums(n, sr, bpm, g["drums"], d.hit_noise)
+    y += 0.4 * dr / (np.abs(dr).max() + 1e-9)
+    if d.pad is not None:  # low-passed noise bed
+        pad = np.cumsum(d.pad)
+        pad -= uniform_filter1d(pad, 441, mode="constant")  # = np.convolve(pad, ones(441) / 441, "same")
+        y += g["pad"] * pad / (np.abs(pad).max() + 1e-9)
+    vo = _voice(n, sr, v, d.syllables)
+    y += 0.25 * language_strength * vo / (np.abs(vo).max() + 1e-9)
+    y += 0.003 * d.noise
+    y *= d.scale / (np.abs(y).max() + 1e-9)
+    return y.astype(np.float32)
+
+
+def draw_song(genre: str, language: str, n_clips: int, n: int, sr: int, rng: np.random.Generator
+              ) -> tuple[float, list[ClipDraws]]:
+    """(tempo in BPM, per clip its draws) of one song."""
     g, v = GENRES[genre], VOICES[language]
     bpm = g["bpm"] * rng.uniform(0.95, 1.05)
     root = rng.uniform(*g["root"])
     f0 = rng.uniform(*v["f0"])
-    beat = 60.0 / bpm
-    t = np.arange(int(duration * sr)) / sr
-    clips = []
-    for _ in range(n_clips):
-        notes = root * 2 ** (rng.choice([0, 3, 5, 7, 10, 12], size=4) / 12)
-        bar = np.zeros_like(t)
-        quarter = len(t) // 4 + 1
-        for i, f in enumerate(notes):
-            sl = slice(i * quarter, (i + 1) * quarter)
-            bar[sl] = _tone(t[sl], f, g["n_harm"], g["rolloff"], g["decay"], beat)[: len(t[sl])]
-        y = 0.5 * bar / (np.abs(bar).max() + 1e-9)
-        d = _drums(t, sr, bpm, g["drums"], rng)
-        y += 0.4 * d / (np.abs(d).max() + 1e-9)
-        if g.get("pad"):  # low-passed noise bed
-            pad = np.cumsum(rng.standard_normal(len(t)))
-            pad -= np.convolve(pad, np.ones(441) / 441, mode="same")
-            y += g["pad"] * pad / (np.abs(pad).max() + 1e-9)
-        vo = _voice(t, sr, v, f0, rng)
-        y += 0.25 * language_strength * vo / (np.abs(vo).max() + 1e-9)
-        y += 0.003 * rng.standard_normal(len(t))
-        y *= rng.uniform(0.6, 0.9) / (np.abs(y).max() + 1e-9)
-        clips.append(y.astype(np.float32))
-    return clips
+    return bpm, [draw_clip(g, v, root, f0, bpm, n, sr, rng) for _ in range(n_clips)]
+
+
+def synth_song(genre: str, language: str, n_clips: int, duration: float, sr: int,
+               rng: np.random.Generator, language_strength: float = 1.0) -> list[np.ndarray]:
+    n = int(duration * sr)
+    bpm, clips = draw_song(genre, language, n_clips, n, sr, rng)
+    return [render_clip(d, GENRES[genre], VOICES[language], bpm, n, sr, language_strength) for d in clips]
 
 
 def synth_lyrics(language: str, rng: np.random.Generator, n_lines: int = 4) -> str:
@@ -131,25 +209,57 @@ def synth_lyrics(language: str, rng: np.random.Generator, n_lines: int = 4) -> s
     return "\n".join(" ".join(rng.choice(words, size=rng.integers(3, 7))) for _ in range(n_lines))
 
 
-def generate(out_dir: Path, genres: list[str], languages: list[str], songs_per_class: int,
-             clips_per_song: int, duration: float, sr: int, seed: int, language_strength: float = 1.0) -> None:
-    """Write audio/*.wav and metadata.csv into out_dir (atomically: a temp dir renamed at the end)."""
-    rng = np.random.default_rng(seed)
+@dataclass(frozen=True)
+class SynthSpec:
+    """Everything that defines a generated data set."""
+
+    genres: tuple[str, ...]
+    languages: tuple[str, ...]
+    songs_per_class: int = 40
+    clips_per_song: int = 2
+    duration: float = 3.0
+    sr: int = 22050
+    seed: int = 0
+    language_strength: float = 1.0
+
+
+def generate(out_dir: Path, spec: SynthSpec, progress: bool = False) -> None:
+    """Write audio/*.wav and metadata.csv into out_dir (atomically: a temp dir renamed at the end).
+
+    The random draws are made in song order in this thread (one generator: the data set depends only on the
+    seed); the clips are rendered and written by a thread per core (numpy releases the GIL)."""
+    rng = np.random.default_rng(spec.seed)
     tmp = out_dir.with_name(out_dir.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "audio").mkdir(parents=True)
-    rows = []
-    for genre in genres:
-        for language in languages:
-            for j in range(songs_per_class):
-                song_id = f"{genre}_{language}_{j:03d}"
-                artist = f"artist_{genre}_{language}_{j // 4}"
-                lyrics = synth_lyrics(language, rng)
-                for c, y in enumerate(synth_song(genre, language, clips_per_song, duration, sr, rng, language_strength)):
-                    name = f"audio/{song_id}_c{c}.wav"
-                    sf.write(tmp / name, y, sr, subtype="PCM_16")
-                    rows.append(dict(filename=name, song_id=song_id, artist=artist, title=song_id,
-                                     language=language, genre=genre, lyrics=lyrics))
+    songs = [(g, lang, j) for g in spec.genres for lang in spec.languages for j in range(spec.songs_per_class)]
+    n = int(spec.duration * spec.sr)
+
+    def write(path: Path, d: ClipDraws, genre: str, language: str, bpm: float) -> None:
+        y = render_clip(d, GENRES[genre], VOICES[language], bpm, n, spec.sr, spec.language_strength)
+        sf.write(path, y, spec.sr, subtype="PCM_16")
+
+    rows, pending = [], deque()
+    try:
+        threads = max(1, min(4, len(os.sched_getaffinity(0))))  # the cores this process may use
+    except AttributeError:  # pragma: no cover - not Linux
+        threads = max(1, min(4, os.cpu_count() or 1))
+    # one BLAS thread per renderer: the threads are the parallelism
+    with threadpool_limits(1), ThreadPoolExecutor(threads) as pool:
+        for genre, language, j in progress_bar(songs, desc="synthetic data", enabled=progress, unit="song"):
+            song_id = f"{genre}_{language}_{j:03d}"
+            artist = f"artist_{genre}_{language}_{j // 4}"
+            lyrics = synth_lyrics(language, rng)
+            bpm, clips = draw_song(genre, language, spec.clips_per_song, n, spec.sr, rng)
+            for c, d in enumerate(clips):
+                name = f"audio/{song_id}_c{c}.wav"
+                pending.append(pool.submit(write, tmp / name, d, genre, language, bpm))
+                rows.append(dict(filename=name, song_id=song_id, artist=artist, title=song_id,
+                                 language=language, genre=genre, lyrics=lyrics))
+            while len(pending) > 4 * threads:  # bounded: the draws of a few clips in memory
+                pending.popleft().result()
+        for f in pending:
+            f.result()
     pd.DataFrame(rows).to_csv(tmp / "metadata.csv", index=False)
     try:
         tmp.rename(out_dir)
@@ -187,7 +297,9 @@ class SyntheticMusic(SongsFolder):
     def items(self) -> pd.DataFrame:
         if not (self.root / "metadata.csv").exists():
             self.base.mkdir(parents=True, exist_ok=True)
-            p = dict(self.params)
-            p.pop("version")
-            generate(self.root, **p)
+            p = {k: v for k, v in self.params.items() if k != "version"}
+            spec = SynthSpec(**{**p, "genres": tuple(p["genres"]), "languages": tuple(p["languages"])})
+            log.info("generating the synthetic data set (once): %d songs x %d clips under %s",
+                     len(spec.genres) * len(spec.languages) * spec.songs_per_class, spec.clips_per_song, self.root)
+            generate(self.root, spec, self.progress)
         return super().items()

@@ -4,26 +4,29 @@
 demand, each at most once: mel power spectra per band count, log-mel (dB), MFCCs, spectral centroid,
 chroma (with tuning estimate) and the onset envelope / tempo; RMS comes from frames of the signal. Values
 equal librosa's own functions called on the signal (mfcc, chroma_stft, spectral_centroid, rms,
-beat_track's tempo) up to float rounding; tests/test_features.py checks this.
+beat_track's tempo) up to float rounding; tests/test_features.py checks this. The spectrogram, mel bands,
+dB and MFCCs come from `spectral.py` (librosa's arithmetic without loading librosa's modules); those load
+only for the descriptors that need them (rms, chroma, tuning, onsets, tempo).
 """
 from __future__ import annotations
 
 import warnings
 from functools import lru_cache
 
-import librosa
+import librosa  # lazy: its submodules load on first use, which the default path avoids
 import numpy as np
 import scipy.fft
 import scipy.sparse
 
 from vae_cluster.data.audio import read_item
+from vae_cluster.features.spectral import fft_frequencies, mel_filter_bank, power_to_db, stft_power
 from vae_cluster.utils.errors import AudioError
 
 
 @lru_cache(maxsize=16)
 def mel_filters(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None):
     """librosa's mel filter bank as a sparse matrix (each FFT bin feeds at most two bands): ~10x faster."""
-    return scipy.sparse.csr_matrix(librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax))
+    return scipy.sparse.csr_matrix(mel_filter_bank(sr, n_fft, n_mels, fmin, fmax))
 
 
 @lru_cache(maxsize=64)
@@ -66,7 +69,7 @@ class Analysis:
     @property
     def power(self) -> np.ndarray:
         """|STFT|^2, shape (1 + n_fft/2, frames): the only STFT of the clip."""
-        return self._get("power", lambda: np.abs(librosa.stft(self.y, n_fft=self.n_fft, hop_length=self.hop)) ** 2)
+        return self._get("power", lambda: stft_power(self.y, self.n_fft, self.hop))
 
     @property
     def magnitude(self) -> np.ndarray:
@@ -79,7 +82,7 @@ class Analysis:
 
     def log_mel(self, n_mels: int = 128) -> np.ndarray:
         """power_to_db(mel) with librosa's defaults (ref 1, amin 1e-10, top_db 80), as mfcc/onsets use it."""
-        return self._get(("logmel", n_mels), lambda: librosa.power_to_db(self.mel(n_mels)))
+        return self._get(("logmel", n_mels), lambda: power_to_db(self.mel(n_mels)))
 
     def mfcc(self, n_mfcc: int = 13, n_mels: int = 128) -> np.ndarray:
         """(= librosa.feature.mfcc: DCT-II, orthonormal, of the log-mel spectrogram)."""
@@ -95,7 +98,7 @@ class Analysis:
     def centroid(self) -> np.ndarray:
         """Spectral centroid per frame in Hz; 0 for silent frames."""
         def fn():
-            freqs = librosa.fft_frequencies(sr=self.sr, n_fft=self.n_fft).astype(np.float32)
+            freqs = fft_frequencies(self.sr, self.n_fft).astype(np.float32)
             mag = self.magnitude
             total = mag.sum(axis=0)
             return np.where(total > 0, freqs @ mag / np.maximum(total, 1e-12), 0.0)
@@ -116,7 +119,7 @@ class Analysis:
         the per-frame reference is still the peak over all bins and the bin width is kept, so the
         detected pitches are the same; 0 for silence."""
         def fn():
-            freqs = librosa.fft_frequencies(sr=self.sr, n_fft=self.n_fft)
+            freqs = fft_frequencies(self.sr, self.n_fft)
             top = min(int(np.searchsorted(freqs, 4000.0)) + 3, len(freqs))
             n_fft = 2 * (top - 1)  # piptrack infers n_fft from the rows: scale sr to keep sr / n_fft
             peak = self.power.max(axis=0)

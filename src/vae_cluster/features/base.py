@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -14,6 +15,7 @@ from threadpoolctl import threadpool_limits
 from vae_cluster.features.cache import CODE_VERSION, FeatureCache, digest, item_identity
 from vae_cluster.utils.errors import AudioError, TransientAudioError, UserError
 from vae_cluster.utils.progress import progress as progress_bar
+from vae_cluster.utils.stopping import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -221,14 +223,10 @@ def extract_audio(items: pd.DataFrame, sets: list[AudioFeatureSet], n_jobs: int 
         names = "+".join(s.name for s in sets)
         jobs = _resolve_jobs(n_jobs, len(todo))
         bar = progress_bar(total=len(todo), desc=f"features:{names}", enabled=progress, unit="clip")
-        calls = (delayed(analyse_item)(records[i], [sets[j] for j in js]) for i, js in todo)
         # one BLAS thread per clip, as joblib gives its workers: multi-threaded BLAS on these small
         # products is slower, and far slower on a busy machine
         with threadpool_limits(1):
-            if jobs == 1:
-                outs = (analyse_item(records[i], [sets[j] for j in js]) for i, js in todo)
-            else:
-                outs = Parallel(n_jobs=jobs, return_as="generator", batch_size=1)(calls)
+            outs = _outputs(records, sets, todo, jobs)
             for (i, js), out in zip(todo, outs):
                 for j, (x, err, note, cacheable) in zip(js, out):
                     results[j][i] = (x, err, note)
@@ -244,6 +242,32 @@ def extract_audio(items: pd.DataFrame, sets: list[AudioFeatureSet], n_jobs: int 
     if cache.enabled:
         log.info("features: %s", cache.summary())
     return results
+
+
+#: worker processes start only when the clips left would take longer than this (CPU seconds) in this process:
+#: a worker imports the project and its libraries first (seconds of CPU each), more than many short clips cost
+WORKERS_AFTER_S = 15.0
+PROBE_CLIPS = 8  # clips timed in this process before that estimate
+
+
+def _outputs(records: list[dict], sets: list, todo: list[tuple], jobs: int):
+    """`analyse_item` of each (item, sets) in `todo`, in order: in this process while the estimated rest is
+    short, then (jobs > 1) in worker processes. The estimate is CPU time per clip (timed from the second
+    clip: the first pays one-off set-up), so a busy machine does not make short clips look long."""
+    start = None
+    for done, (i, js) in enumerate(todo):
+        rest = len(todo) - done
+        per_clip = (time.process_time() - start) / (done - 1) if done > PROBE_CLIPS else 0.0
+        if jobs > 1 and per_clip * rest > WORKERS_AFTER_S:
+            log.info("features: %d clips left (about %.0f CPU-s in one process): %d worker processes take them",
+                     rest, per_clip * rest, jobs)
+            # workers exit with this process: a killed run leaves no pool behind
+            yield from Parallel(n_jobs=jobs, return_as="generator", batch_size=1, initializer=die_with_parent,
+                                initargs=(os.getpid(),))(
+                delayed(analyse_item)(records[k], [sets[j] for j in ks]) for k, ks in todo[done:])
+            return
+        yield analyse_item(records[i], [sets[j] for j in js])
+        start = time.process_time() if done == 0 else start
 
 
 def _resolve_jobs(n_jobs: int, n_tasks: int) -> int:

@@ -70,8 +70,11 @@ def item_identity(item: dict, mode: str = "stat") -> dict | None:
     ident = file_identity(item.get("path") or "", mode)
     if ident is None:
         return None
-    return {"file": ident, "offset": _num(item.get("offset")) or 0.0, "duration": _num(item.get("duration")),
-            "target_rms": _num(item.get("target_rms"))}
+    out = {"file": ident, "offset": _num(item.get("offset")) or 0.0, "duration": _num(item.get("duration")),
+           "target_rms": _num(item.get("target_rms"))}
+    if _num(item.get("max_duration")) is not None:  # only when set: older entries keep their keys
+        out["max_duration"] = _num(item.get("max_duration"))
+    return out
 
 
 class FeatureCache:

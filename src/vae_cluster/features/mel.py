@@ -9,10 +9,10 @@ The pipeline passes 4-D features through unscaled, so this is the whole normalis
 """
 from __future__ import annotations
 
-import librosa
 import numpy as np
 
 from vae_cluster.features.base import AudioFeatureSet, check_finite
+from vae_cluster.features.spectral import power_to_db
 from vae_cluster.utils.errors import UserError
 
 NORMS = ("item", "fixed", "none")
@@ -45,13 +45,13 @@ class LogMel(AudioFeatureSet):
     def from_analysis(self, a) -> np.ndarray:
         S = a.mel(self.n_mels, self.fmin, self.fmax)
         if self.norm == "item":
-            db = librosa.power_to_db(S, ref=max(float(S.max()), 1e-10), top_db=self.top_db)
+            db = power_to_db(S, ref=max(float(S.max()), 1e-10), top_db=self.top_db)
             img, floor = db / self.top_db + 1.0, 0.0
         elif self.norm == "fixed":
-            db = librosa.power_to_db(S, ref=1.0, amin=1e-10, top_db=None)
+            db = power_to_db(S, ref=1.0, amin=1e-10, top_db=None)
             img, floor = (np.clip(db, self.min_db, self.max_db) - self.min_db) / (self.max_db - self.min_db), 0.0
         else:
-            img = librosa.power_to_db(S, ref=1.0, amin=1e-10, top_db=self.top_db)
+            img = power_to_db(S, ref=1.0, amin=1e-10, top_db=self.top_db)
             floor = float(img.min())
         img = self.fit_frames(img, floor)
         return check_finite("mel", img[None])

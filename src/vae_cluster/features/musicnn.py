@@ -6,7 +6,8 @@ spectrogram (n_fft 512, hop 256, 96 bands, librosa's defaults), rounded to float
 non-overlapping patches of 187 frames (3 s; the remainder is dropped). The PyTorch model
 (features/musicnn_net.py) gives, per patch, one `layer`: penultimate (200-d), mean_pool / max_pool
 (753-d, the mid-end pooled over time) or taggram (50 tag probabilities); `pool` combines the patches.
-Weights: converted once by `python scripts/fetch_musicnn.py`.
+Weights: fetched from PyPI and converted on first use (features/musicnn_weights.py; `features.fetch_weights=false`
+only looks on disk).
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import numpy as np
 import torch
 
 from vae_cluster.features.base import AudioFeatureSet
-from vae_cluster.features.musicnn_net import LAYERS, load_model, weights_file
+from vae_cluster.features.musicnn_net import LAYERS, load_model
+from vae_cluster.features.musicnn_weights import ensure_weights
 from vae_cluster.utils.errors import AudioError, UserError
 
 SR, N_FFT, HOP, N_MELS = 16000, 512, 256, 96
@@ -38,13 +40,13 @@ class Musicnn(AudioFeatureSet):
     version = "1"
 
     def __init__(self, model: str = "MSD_musicnn", layer: str = "penultimate", pool: str = "mean",
-                 weights_dir: str | None = None, min_duration: float = 3.0, **kw):
+                 weights_dir: str | None = None, min_duration: float = 3.0, fetch_weights: bool = True, **kw):
         super().__init__(sample_rate=SR, n_fft=N_FFT, hop_length=HOP, min_duration=min_duration, **kw)
         if layer not in LAYERS:
             raise UserError(f"features.layer must be one of {', '.join(LAYERS)}, got '{layer}'")
         if pool not in POOLS:
             raise UserError(f"features.pool must be one of {', '.join(POOLS)}, got '{pool}'")
-        weights_file(model, weights_dir)  # fail before decoding any audio
+        ensure_weights(model, weights_dir, fetch_weights)  # fetched (or failed) before any audio is decoded
         self.model, self.layer, self.pool, self.weights_dir = model, layer, pool, weights_dir
 
     def params(self) -> dict:

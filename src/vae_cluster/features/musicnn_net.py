@@ -1,5 +1,5 @@
 """The musicnn tagger (Pons & Serra 2019) in PyTorch, its weights converted from the TensorFlow checkpoints
-of the `musicnn` wheel (scripts/fetch_musicnn.py), and where they are kept.
+of the `musicnn` wheel (features/musicnn_weights.py fetches them on first use), and where they are kept.
 
 Input: (batch, 187 frames, 96 mel bands) of log10(10000 * mel + 1). Front-end: batch norm of the input,
 timbral convs (7 x 38 and 7 x 67 mel bands, 204 filters each) and temporal convs (128, 64, 32 frames, 51
@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from vae_cluster.utils.errors import UserError
 
 MODELS = ("MSD_musicnn", "MTT_musicnn")
-FETCH_COMMAND = "python scripts/fetch_musicnn.py"
+FETCH_COMMAND = "python -m vae_cluster.features.musicnn_weights"
 EPS = 1e-3
 LAYERS = ("penultimate", "mean_pool", "max_pool", "taggram")
 

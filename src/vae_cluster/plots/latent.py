@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from vae_cluster.plots.common import cluster_names, colours, legend, panel_grid, save, sort_categories
+from vae_cluster.utils.compiled import cache_compiled
+from vae_cluster.utils.stages import stage
 
 log = logging.getLogger(__name__)
 PROJECTIONS = ("umap", "tsne", "pca")
@@ -28,7 +30,8 @@ def project_2d(Z: np.ndarray, method: str = "umap", seed: int = 0) -> tuple[np.n
         try:
             import umap
 
-            with warnings.catch_warnings():
+            cache_compiled("umap", "pynndescent")  # numba code compiled once per install, not per run
+            with warnings.catch_warnings(), stage("map", f"UMAP of {len(Z)} points"):
                 warnings.simplefilter("ignore")
                 P = umap.UMAP(n_components=2, random_state=seed, n_jobs=1,
                               n_neighbors=min(15, len(Z) - 1)).fit_transform(Z)
@@ -39,7 +42,9 @@ def project_2d(Z: np.ndarray, method: str = "umap", seed: int = 0) -> tuple[np.n
         from sklearn.manifold import TSNE
 
         perplexity = float(min(30, max(2, (len(Z) - 1) // 3)))
-        return TSNE(n_components=2, random_state=seed, perplexity=perplexity, init="pca").fit_transform(Z), "t-SNE"
+        with stage("map", f"t-SNE of {len(Z)} points"):
+            P = TSNE(n_components=2, random_state=seed, perplexity=perplexity, init="pca").fit_transform(Z)
+        return P, "t-SNE"
     from sklearn.decomposition import PCA
 
     pca = PCA(n_components=2, random_state=seed).fit(Z)

@@ -15,6 +15,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
+from vae_cluster.utils.compiled import cache_compiled
+
 
 class Identity(BaseEstimator, TransformerMixin):
     tag = ""
@@ -107,6 +109,7 @@ class UMAPReducer(Identity):
 
         import umap
 
+        cache_compiled("umap", "pynndescent")  # numba code compiled once per install, not per run
         warnings.filterwarnings("ignore", message=".*n_jobs value.*overridden.*")
         return umap.UMAP(n_components=self.n_components, n_neighbors=self.n_neighbors_, min_dist=self.min_dist,
                          metric=self.metric, random_state=self.random_state, n_jobs=1)

@@ -10,6 +10,8 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
+from vae_cluster.report.records import REFUSED
+
 log = logging.getLogger("vae_cluster")
 
 #: failed jobs of the last multirun in this process (read by the app for its exit code)
@@ -41,6 +43,9 @@ class SweepSummary(Callback):
             row, _, _ = read_run(d)
             status = row["status"]
             fresh = (d / "run.json").exists() and (d / "run.json").stat().st_mtime >= self.t0 - 1
+            refused = (d / REFUSED).exists() and (d / REFUSED).stat().st_mtime >= self.t0 - 1
+            if refused:  # this sweep's job left an earlier complete run alone (report/records.py)
+                status, fresh, row["error"] = "refused", True, (d / REFUSED).read_text().strip()
             if status != "complete" and fresh:
                 SWEEP_FAILED.append(f"{d}: {row.get('error', '')}")
             counts[status] = counts.get(status, 0) + 1

@@ -1,6 +1,7 @@
 """Find run folders under run/multirun folders and collect them into one tidy table.
 
-A run folder holds run.json (status complete / failed / running) and, when complete, metrics.csv. Hydra job
+A run folder holds run.json (status complete / failed / interrupted / running) and, when complete, metrics.csv.
+A `running` run whose process is gone (pid on this host) or whose heartbeat stopped is listed as `stale`. Hydra job
 folders without run.json (a job that died before starting) are listed as incomplete too. Damaged folders
 (run.json or metrics.csv not UTF-8 or not parseable, metrics.csv without the expected columns, or not the
 file run.json's `metrics_rows`/`metrics_sha256` describe) get status `damaged` with the reason, and are
@@ -18,12 +19,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from vae_cluster.utils.runinfo import stale_reason
+
 CHOICE_COLS = ("experiment", "data", "features", "model", "reduce", "cluster", "trainer", "eval")
 #: config keys that never make two runs different experiments (paths, progress bars, devices, figures)
 IGNORED_PREFIXES = ("paths.", "plots.", "hydra.", "skip_complete", "logger.", "report.")
 #: config groups that never change results (figures, report, experiment tracker)
 IGNORED_GROUPS = ("plots", "logger", "report")
-IGNORED_SUFFIXES = (".progress", ".n_jobs", ".device", "data.root")
+IGNORED_SUFFIXES = (".progress", ".n_jobs", ".device", "data.root", ".cache_dir", ".cache_identity", ".resume")
 PRUNE = {".hydra", "plots", ".submitit", "cache", "__pycache__", ".git"}
 #: columns every metrics.csv has
 METRICS_REQUIRED = ("method", "target", "level")
@@ -72,6 +75,9 @@ def read_run(path: Path) -> tuple[dict, pd.DataFrame | None, dict]:
             row.update(status="damaged", error=why)
         else:
             row["status"] = str(info.get("status", "unknown"))
+            stale = stale_reason(info, path / "run.json")  # `running`, but the job is gone
+            if stale:
+                row.update(status="stale", error=stale)
     elif (path / ".hydra" / "config.yaml").exists():
         row["error"] = "the job did not start or was killed before writing run.json"
     choices = info.get("choices") if isinstance(info.get("choices"), dict) else hydra_choices(path)

@@ -4,9 +4,11 @@ from __future__ import annotations
 import base64
 import html
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -105,7 +107,7 @@ class Document:
         out = [f"# {self.title}", ""]
         for b in self.blocks:
             if b[0] == "h":
-                out += [f"{'#' * b[1]} {b[2]}", ""]
+                out += [f"{'#' * b[1]} {md_text(b[2])}", ""]
             elif b[0] == "p":
                 out += [b[1], ""]
             elif b[0] == "code":
@@ -127,7 +129,9 @@ class Document:
         return "\n".join(out).rstrip() + "\n"
 
     # -- HTML ----------------------------------------------------------------------------
-    def html(self) -> str:
+    def html(self, link_images: Path | None = None) -> str:
+        """The page; figures are embedded (a page that travels alone), or with `link_images` linked by their
+        path relative to that folder (the page's own)."""
         e = html.escape
         out = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
                f"<title>{e(self.title)}</title><style>{CSS}</style></head><body>", f"<h1>{e(self.title)}</h1>"]
@@ -155,13 +159,19 @@ class Document:
                 if b[2]:
                     out.append(f"<p class='caption'>{inline(b[2])}</p>")
             elif b[0] == "img":
-                data = base64.b64encode(b[1].read_bytes()).decode("ascii")
-                out.append(f"<figure><img alt='{e(b[1].name)}' src='data:image/png;base64,{data}'>"
+                out.append(f"<figure><img alt='{e(b[1].name)}' src='{e(image_src(b[1], link_images))}'>"
                            f"<figcaption class='caption'>{inline(b[2])}</figcaption></figure>")
         if any(b[0] == "table" and b[4] for b in self.blocks):
             out.append(f"<script>{SORT_JS}</script>")
         out.append("</body></html>")
         return "\n".join(out) + "\n"
+
+
+def image_src(path: Path, link_from: Path | None = None) -> str:
+    """A figure's address: its bytes as a data: URL, or its path relative to `link_from` (URL-quoted)."""
+    if link_from is not None:
+        return quote(Path(os.path.relpath(Path(path).resolve(), Path(link_from).resolve())).as_posix())
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
 def inline(text: str) -> str:
@@ -188,8 +198,26 @@ def is_num(col: pd.Series) -> bool:
     return bool(vals) and all(NUMERIC_TEXT.match(v) for v in vals)
 
 
+def relative_href(path, base) -> str:
+    """A link from folder `base` to `path` that can only be relative: percent-encoded (a `:` never starts a
+    scheme such as `javascript:`) and starting with `./` or `../`."""
+    rel = quote(Path(os.path.relpath(path, base)).as_posix())
+    return rel if rel.startswith("../") else f"./{rel}"
+
+
+#: Markdown characters that would make text from data into a link, code span or table cell break
+MD_SPECIAL = re.compile(r"([`\[\]|])")
+
+
+def md_text(text) -> str:
+    """Text from data (titles, artists, errors) made inert in Markdown: `<`, `>`, `&` as HTML entities (no raw
+    HTML reaches a Markdown viewer), link, code and table characters backslash-escaped; one line."""
+    text = html.escape(str(text), quote=False).replace("\n", " ").replace("\r", " ")
+    return MD_SPECIAL.sub(r"\\\1", text)
+
+
 def md_cell(v) -> str:
-    return fmt(v).replace("|", "\\|").replace("\n", " ")
+    return md_text(fmt(v))
 
 
 def md_table(df: pd.DataFrame) -> str:

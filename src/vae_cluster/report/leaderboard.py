@@ -8,7 +8,6 @@ model and clusterer initialisation), split seed (`split.seed`, which follows `se
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -239,7 +238,7 @@ def write_tex(path, col: Collection, tables: dict, metrics: list[str]) -> None:
 
 def write_html(path, col: Collection, tables: dict, metrics: list[str], sources: list[str], figures: list) -> None:
     """leaderboard.html: the tables, the failures and the figures in one self-contained page."""
-    from vae_cluster.report.document import Document
+    from vae_cluster.report.document import Document, relative_href
 
     doc = Document("Leaderboard")
     st = col.runs["status"].value_counts().to_dict() if not col.runs.empty else {}
@@ -257,7 +256,7 @@ def write_html(path, col: Collection, tables: dict, metrics: list[str], sources:
             reports = [Path(str(d)) / "report.html" for d in agg["run_dir"]]
             disp.insert(0, "report", [f"seed {s.split(',')[0]}" if p.exists() else ""
                                       for p, s in zip(reports, agg["seeds"])])  # first: never scrolled away
-            links = {"report": [os.path.relpath(p, Path(path).parent) if p.exists() else "" for p in reports]}
+            links = {"report": [relative_href(p, Path(path).parent) if p.exists() else "" for p in reports]}
         doc.table(disp, flag_col="uses labels", sortable=True, links=links)
         if (target, level) == next(iter(tables)):  # the figures are about the first (sorting) table
             for path_ in figures:

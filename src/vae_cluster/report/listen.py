@@ -14,6 +14,9 @@ from urllib.parse import quote, unquote
 import numpy as np
 import pandas as pd
 
+from vae_cluster.report.document import md_text, relative_href
+from vae_cluster.utils.csvsafe import write_csv
+
 log = logging.getLogger(__name__)
 
 MAP_CSV, MAP_JSON, PLOTLY_JS = "map.csv", "map.json", "plotly.min.js"
@@ -24,8 +27,7 @@ def audio_link(item: dict, out_dir: Path) -> str:
     path = str(item.get("path") or "")
     if not path or path == "nan":
         return ""
-    rel = Path(os.path.relpath(os.path.abspath(path), Path(out_dir).resolve())).as_posix()
-    url = quote(rel)
+    url = relative_href(os.path.abspath(path), Path(out_dir).resolve())
     off, dur = pd.to_numeric(item.get("offset"), errors="coerce"), pd.to_numeric(item.get("duration"), errors="coerce")
     off = 0.0 if pd.isna(off) else float(off)
     if off > 0 or pd.notna(dur):
@@ -78,7 +80,7 @@ def write_map_data(art, projection: str = "umap", seed: int = 0, lyrics_chars: i
     df["audio"] = [audio_link(r, out_dir) for r in items.to_dict("records")]
     if "lyrics" in items:
         df["lyrics"] = items["lyrics"].fillna("").astype(str).str.replace(r"\s+", " ", regex=True).str.slice(0, lyrics_chars)
-    df.to_csv(out_dir / MAP_CSV, index=False)
+    write_csv(df, out_dir / MAP_CSV)
     space = " + ".join(reps[m].space for m in whole)
     meta = {"method": " + ".join(whole), "space": space, "projection": axis if axis != "dim" else space,
             "clusterings": clusterings}
@@ -173,22 +175,46 @@ def cluster_cards(pts: pd.DataFrame, meta: dict, out_dir: Path, n_examples: int 
                 lyr = f"<div class='lyr' title='{e(r['lyrics'])}'>{e(r['lyrics'])}…</div>" if r.get("lyrics") else ""
                 li.append(f"<li><div><b>{e(r['title'])}</b>{e(by)} <span class='note'>{e(label_text(r))}</span></div>"
                           f"{player}{lyr}</li>")
-                md_items.append(f"  - {r['title']}{by} ({label_text(r)})" + (f" [audio]({r['audio']})" if r.get("audio") else ""))
+                md_items.append(f"  - {md_text(r['title'])}{md_text(by)} ({md_text(label_text(r))})"
+                                + (f" [audio](<{r['audio']}>)" if r.get("audio") else ""))
             cards.append(f"<div class='card'><h3>cluster c{c} <span class='note'>{len(rows)} items</span></h3>"
                          + "".join(f"<div class='comp'>{e(t)}</div>" for t in comp) + f"<ol>{''.join(li)}</ol></div>")
-            md_part += [f"- **c{c}** ({len(rows)} items; {'; '.join(comp)})", *md_items]
+            md_part += [f"- **c{c}** ({len(rows)} items; {md_text('; '.join(comp))})", *md_items]
         block = f"<p class='note'>{e(head)}</p><div class='cards'>{''.join(cards)}</div>"
         html_parts.append(block if i == 0 else f"<details><summary>{e(head)}</summary>{block}</details>")
         md += md_part + [""]
     return "".join(html_parts), "\n".join(md).rstrip()
 
 
-def latent_map(pts: pd.DataFrame, meta: dict, out_dir: Path) -> str:
-    """The interactive map (Plotly): one point per scored item, coloured by cluster / genre / language
-    (buttons), hover with title, artist, labels and cluster, click to play. plotly.min.js is written next
-    to report.html so the page works offline."""
-    import plotly.graph_objects as go
+def sweep_folder(out_dir: Path, levels: int = 3) -> Path | None:
+    """The multirun (sweep) folder holding this run folder: the nearest of its parents with Hydra's
+    multirun.yaml; None for a single run."""
+    for parent in list(Path(out_dir).resolve().parents)[:levels]:
+        if (parent / "multirun.yaml").exists():
+            return parent
+    return None
+
+
+def plotly_js(out_dir: Path, folder: Path | None = None) -> str:
+    """The address of plotly.min.js relative to report.html in `out_dir`, writing the file into `folder`
+    (default: `out_dir`) when it is not there yet; a sweep passes its folder, so its jobs share one copy."""
     from plotly.offline import get_plotlyjs
+
+    js = Path(folder or out_dir) / PLOTLY_JS
+    if not js.exists():  # atomic: parallel jobs of a sweep may write it at the same time
+        tmp = js.with_name(f".{PLOTLY_JS}.{os.getpid()}.tmp")
+        tmp.write_text(get_plotlyjs(), encoding="utf-8")
+        os.replace(tmp, js)
+    return Path(os.path.relpath(js.resolve(), Path(out_dir).resolve())).as_posix()
+
+
+def latent_map(pts: pd.DataFrame, meta: dict, out_dir: Path, plotly_dir: Path | None = None) -> str:
+    """The interactive map (Plotly): one point per scored item, coloured by cluster / genre / language
+    (buttons), hover with title, artist, labels and cluster, click to play. plotly.min.js is a local file
+    (in `plotly_dir`, default next to report.html), so the page works offline; without it the page says
+    where it should be."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
 
     from vae_cluster.plots.common import cluster_names, sort_categories
 
@@ -204,8 +230,9 @@ def latent_map(pts: pd.DataFrame, meta: dict, out_dir: Path) -> str:
             colourings[f"{info['method']} clusters (k for {info['for']})"] = names
     colourings.update({c: pts[c].replace("", "?").to_numpy() for c in ("genre", "language") if (pts[c] != "").any()})
     shown_cluster = cluster_names(pts[cluster_col].to_numpy()) if cluster_col else np.array([""] * len(pts))
-    custom = np.stack([pts["title"], pts["artist"], [label_text(r) for r in pts.to_dict("records")],
-                       shown_cluster, pts["audio"] if "audio" in pts else [""] * len(pts)], axis=1)
+    # each point's hover and click data once (the traces of every colouring hold row numbers into it)
+    rows = [list(map(str, r)) for r in zip(pts["title"], pts["artist"], [label_text(r) for r in pts.to_dict("records")],
+                                           shown_cluster, pts["audio"] if "audio" in pts else [""] * len(pts))]
     fig = go.Figure()
     groups = []
     for gi, (name, values) in enumerate(colourings.items()):
@@ -213,7 +240,8 @@ def latent_map(pts: pd.DataFrame, meta: dict, out_dir: Path) -> str:
         for cat in sort_categories(values):
             m = values == cat
             fig.add_trace(go.Scatter(x=pts["map_x"][m], y=pts["map_y"][m], mode="markers", name=f"{cat} ({m.sum()})",
-                                       customdata=custom[m], visible=gi == 0, marker={"size": 7, "opacity": 0.8},
+                                       customdata=np.flatnonzero(m).tolist(), visible=gi == 0,
+                                       marker={"size": 7, "opacity": 0.8},
                                        hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<br>%{customdata[2]}"
                                                      "<br>cluster %{customdata[3]}<extra></extra>"))
         groups.append((name, range(start, len(fig.data))))
@@ -223,14 +251,27 @@ def latent_map(pts: pd.DataFrame, meta: dict, out_dir: Path) -> str:
     fig.update_layout(updatemenus=[{"buttons": buttons, "direction": "down", "x": 0, "y": 1.12, "xanchor": "left"}],
                       height=560, margin={"l": 40, "r": 10, "t": 60, "b": 40}, template="plotly_white",
                       legend={"itemsizing": "constant"}, xaxis_title=f"{axis} 1", yaxis_title=f"{axis} 2")
-    js = Path(out_dir) / PLOTLY_JS
-    if not js.exists():
-        js.write_text(get_plotlyjs(), encoding="utf-8")
-    click = ("var gd=document.getElementById('{plot_id}');gd.on('plotly_click',function(ev){"
-             "var d=ev.points[0].customdata;if(!d[4])return;var a=document.getElementById('map-audio');"
-             "a.src=d[4];document.getElementById('map-now').textContent=d[0]+(d[1]?' — '+d[1]:'');"
-             "var p=a.play();if(p)p.catch(function(){});});")
-    div = fig.to_html(full_html=False, include_plotlyjs=False, div_id="latent-map", post_script=click,
-                      config={"displaylogo": False, "responsive": True})
-    return (f"<script src='{PLOTLY_JS}'></script>{div}<p class='note'>Click a point to play it: "
+    src = plotly_js(out_dir, plotly_dir)
+    missing = ("<p id='map-missing' class='warning' style='display:none'>The interactive map needs "
+               f"{html.escape(src)} (a sweep keeps one plotly.min.js in its folder); copy it next to this "
+               "report.html and open the page again, or run with report.sweep_assets=per_job.</p>")
+    config = {"displaylogo": False, "responsive": True}
+    script = ("(function(){if(typeof Plotly==='undefined'){document.getElementById('map-missing').style.display="
+              f"'block';return;}}var P={script_json(rows)},F={script_json(json.loads(pio.to_json(fig)))};"
+              "F.data.forEach(function(t){t.customdata=t.customdata.map(function(i){return P[i];});});"
+              f"Plotly.newPlot('latent-map',F.data,F.layout,{script_json(config)}).then(function(gd){{"
+              "gd.on('plotly_click',function(ev){var d=ev.points[0].customdata;if(!d[4])return;"
+              "var a=document.getElementById('map-audio');a.src=d[4];"
+              "document.getElementById('map-now').textContent=d[0]+(d[1]?' — '+d[1]:'');"
+              "var p=a.play();if(p)p.catch(function(){});});});})();")
+    return (f"<script src='{html.escape(quote(src))}'></script>{missing}"
+            "<div id='latent-map' class='plotly-graph-div' style='height:560px;width:100%'></div>"
+            f"<script>{script}</script><p class='note'>Click a point to play it: "
             f"<span id='map-now'>(nothing yet)</span></p><audio id='map-audio' controls preload='none'></audio>")
+
+
+def script_json(value) -> str:
+    """JSON safe inside an HTML <script> element (no '<', '>' or '&' that could end it or start markup)."""
+    return (json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))

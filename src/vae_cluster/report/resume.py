@@ -32,7 +32,7 @@ def completed_result(out_dir: Path, cfg) -> dict | None:
     if before != after:
         fb, fa = flat(json.loads(before)), flat(json.loads(after))
         changed = sorted(k for k in set(fb) | set(fa) if fb.get(k) != fa.get(k))
-        log.info("re-running %s: its complete results were made with another config (%s)", out_dir,
+        log.info("%s: its complete results were made with another config (%s)", out_dir,
                  ", ".join(changed[:8]) + (" ..." if len(changed) > 8 else ""))
         return None
     info.setdefault("wall_time_s", 0.0)

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 
 from vae_cluster.report.document import Document, as_text
+from vae_cluster.utils.errors import UserError
+from vae_cluster.utils.csvsafe import write_csv
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +23,11 @@ class ReportOptions:
     """How the report is written (the `report` config group builds a writer.ReportWriter with these)."""
 
     def __init__(self, embed_audio: bool = False, preview_seconds: float = 10.0, preview_sample_rate: int = 22050,
-                 n_examples: int = 5, projection: str = "umap", seed: int = 0, lyrics_chars: int = 160):
+                 n_examples: int = 5, projection: str = "umap", seed: int = 0, lyrics_chars: int = 160,
+                 sweep_assets: str = "shared"):
+        if sweep_assets not in ("shared", "per_job"):
+            raise UserError(f"report.sweep_assets must be 'shared' or 'per_job', got '{sweep_assets}'")
+        self.sweep_assets = sweep_assets
         self.embed_audio = bool(embed_audio)
         self.preview_seconds, self.preview_sample_rate = float(preview_seconds), int(preview_sample_rate)
         self.n_examples, self.projection, self.seed = int(n_examples), projection, int(seed)
@@ -50,7 +56,7 @@ def write_data_summary(out_dir: Path, items: pd.DataFrame) -> Path:
         df = df.merge(songs, on=cols)
     df = df.sort_values(cols).reset_index(drop=True)
     path = Path(out_dir) / "data_summary.csv"
-    df.to_csv(path, index=False)
+    write_csv(df, path)
     return path
 
 
@@ -61,14 +67,23 @@ def write_run_report(out_dir: Path, items: pd.DataFrame | None = None, options=N
     try:
         if items is not None:
             write_data_summary(out_dir, items)
-        doc = build(out_dir, options)
+        sweep = shared_folder(out_dir, options or ReportOptions())
+        doc = build(out_dir, options, sweep)
         md, page = out_dir / "report.md", out_dir / "report.html"
         md.write_text(doc.markdown(out_dir), encoding="utf-8")
-        page.write_text(doc.html(), encoding="utf-8")
+        page.write_text(doc.html(link_images=out_dir if sweep else None), encoding="utf-8")
         return [md, page]
     except Exception as err:  # noqa: BLE001 - the run's results are already on disk
         log.warning("run report could not be written for %s: %s: %s", out_dir, type(err).__name__, err)
         return []
+
+
+def shared_folder(out_dir: Path, options) -> Path | None:
+    """The sweep folder whose shared assets this run's report uses (report.sweep_assets=shared and the run is a
+    job of a sweep: its figures are linked, not embedded, and plotly.min.js is the sweep's); None otherwise."""
+    from vae_cluster.report.listen import sweep_folder
+
+    return sweep_folder(out_dir) if options.sweep_assets == "shared" else None
 
 
 def read_csv(path: Path) -> pd.DataFrame | None:
@@ -145,8 +160,9 @@ def add_figures(doc: Document, out_dir: Path, entries: list[dict]) -> None:
         doc.image(out_dir / "plots" / e["file"], cap)
 
 
-def build(out_dir: Path, options=None) -> Document:
-    """Headline, cluster cards, interactive map, metric tables, training, diagnostics, data, configuration."""
+def build(out_dir: Path, options=None, plotly_dir: Path | None = None) -> Document:
+    """Headline, cluster cards, interactive map, metric tables, training, diagnostics, data, configuration.
+    `plotly_dir`: where plotly.min.js goes (default: next to the report)."""
     from vae_cluster.evaluation.guards import banner_lines
     from vae_cluster.report.headline import headline, headline_html, headline_markdown, protocol_name
     from vae_cluster.report.facets import facets_section
@@ -168,7 +184,7 @@ def build(out_dir: Path, options=None) -> Document:
     faceted = facets_section(doc, out_dir)
     if faceted and pts is not None and not pts.empty:
         doc.h("Map", 3)
-        interactive_map(doc, pts, meta, out_dir)
+        interactive_map(doc, pts, meta, out_dir, plotly_dir)
 
     # -- headline ----------------------------------------------------------------------
     doc.h("Headline")
@@ -190,7 +206,7 @@ def build(out_dir: Path, options=None) -> Document:
         doc.raw(card_html, card_md)
         if not faceted:
             doc.h("Interactive map")
-            interactive_map(doc, pts, meta, out_dir)
+            interactive_map(doc, pts, meta, out_dir, plotly_dir)
 
     # -- metrics -----------------------------------------------------------------------
     doc.h("Metrics")
@@ -253,13 +269,13 @@ def build(out_dir: Path, options=None) -> Document:
     return doc
 
 
-def interactive_map(doc: Document, pts: pd.DataFrame, meta: dict, out_dir: Path) -> None:
+def interactive_map(doc: Document, pts: pd.DataFrame, meta: dict, out_dir: Path, plotly_dir: Path | None) -> None:
     from vae_cluster.report.listen import latent_map
 
     doc.p(f"{len(pts)} scored items: {meta.get('projection', '')} of the clustered space "
           f"({meta.get('space', '')}) of {meta.get('method', '')}. Switch the colouring (every facet's clusters, "
           "the labels) with the menu; hover for title, artist, labels and cluster; click to play.", "note")
-    doc.raw(latent_map(pts, meta, out_dir), "*(interactive map: open report.html)*")
+    doc.raw(latent_map(pts, meta, out_dir, plotly_dir), "*(interactive map: open report.html)*")
 
 
 def metric_tables(doc: Document, m: pd.DataFrame) -> None:

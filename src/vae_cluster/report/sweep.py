@@ -8,6 +8,7 @@ import pandas as pd
 
 from vae_cluster.report.collect import collect
 from vae_cluster.report.leaderboard import aggregate, write_markdown, write_tex
+from vae_cluster.utils.csvsafe import write_csv
 from vae_cluster.utils.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -91,5 +92,4 @@ def write_sweep_report(dirs: list[Path], out: Path | None = None, metric: str = 
 
 
 def _csv(df: pd.DataFrame, path: Path) -> Path:
-    df.to_csv(path, index=False)
-    return path
+    return write_csv(df, path)

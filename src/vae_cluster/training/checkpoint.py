@@ -32,6 +32,13 @@ def fingerprint(settings: dict, model, data_identity: str | None = None) -> dict
     return fp
 
 
+def tensor_specs(state: dict) -> dict:
+    """{name: {"shape": [...], "dtype": "float32"}} of a state dict: what a stored model must match before any
+    of its tensors is copied (model cache, bundles)."""
+    return {k: {"shape": [int(n) for n in v.shape], "dtype": str(v.dtype).replace("torch.", "")}
+            for k, v in state.items()}
+
+
 def rng_state(gen) -> dict:
     np_state = np.random.get_state()
     return {"torch": torch.get_rng_state(), "shuffle": gen.get_state(),
@@ -54,8 +61,12 @@ def set_rng_state(state: dict, gen) -> None:
 def save(path: Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)  # atomic: a crash mid-write leaves the previous checkpoint intact
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)  # atomic: a crash mid-write leaves the previous checkpoint intact
+    except BaseException:  # a full disk, or a signal mid-write: no half-written file is left behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def remove_checkpoint(out_dir, keep: bool = False) -> bool:

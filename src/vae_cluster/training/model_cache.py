@@ -8,8 +8,12 @@ a digest of the training inputs themselves (so changed audio files never reuse a
 normalised as everywhere else (`utils.identity.comparable`: paths, progress bars and worker counts drop out).
 
 Entries: `<root>/<key[:2]>/<key>.pt` (weights, history and fit info; `torch.load(weights_only=True)`) plus a
-readable `<key>.json` (the key parts). Writes are atomic (temporary file + os.replace) and a per-key lock
-file (`filelock`) makes parallel jobs that need the same model wait for the first one to train it.
+readable `<key>.json` (the key parts, the SHA-256 of the .pt file and its tensor names, shapes and dtypes).
+An entry is verified before any tensor is copied: its tensors must fit the model, the file its SHA-256, and
+its contents parse; a rejected entry leaves the model untouched (training starts from the seed) and is
+replaced by the new model. Writes are atomic (temporary file + os.replace) and a per-key lock file
+(`filelock`) makes parallel jobs that need the same model wait for the first one to train it. A cache disk
+that is read-only or full only costs a warning: the run trains (or reuses what it can read) and goes on.
 """
 from __future__ import annotations
 
@@ -17,7 +21,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 from collections.abc import Callable
 from contextlib import contextmanager
 from functools import lru_cache
@@ -27,11 +30,13 @@ import pandas as pd
 import torch
 from filelock import FileLock
 
+from vae_cluster.training.checkpoint import tensor_specs
 from vae_cluster.utils.identity import comparable, config_digest
+from vae_cluster.utils.storage import atomic_write
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 #: trainer settings that do not change the trained weights
 TRAINER_IGNORED = ("progress", "resume", "checkpoint", "keep_checkpoint", "model_cache", "embed_batch_size")
 
@@ -75,38 +80,75 @@ class ModelCache:
 
     @contextmanager
     def lock(self, parts: dict):
-        """Held while one job trains the model of `parts`; other jobs wanting it wait here."""
+        """Held while one job trains the model of `parts`; other jobs wanting it wait here. A cache folder that
+        cannot take the lock file (read-only, full) is used without it, with a warning."""
         path = self.path(parts)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path.with_suffix(".lock"))):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(str(path.with_suffix(".lock")))
+            lock.acquire()
+        except OSError as err:
+            log.warning("model cache: cannot take the lock in %s (%s); going on without it", path.parent, err)
             yield
+            return
+        try:
+            yield
+        finally:
+            lock.release()
 
     def lookup(self, parts: dict, model) -> tuple[pd.DataFrame, dict] | None:
-        """Load the cached weights into `model`: (history, fit_info), or None on a miss / unreadable entry."""
+        """Load the cached weights into `model`: (history, fit_info), or None on a miss. The entry is checked
+        first (tensor names and shapes against `model`, SHA-256 of the file, its structure); a rejected entry
+        never touches `model`."""
         path = self.path(parts)
-        if not path.exists():
+        if not path.exists() and not path.with_suffix(".json").exists():
             return None
         try:
-            entry = torch.load(path, map_location="cpu", weights_only=True)
-            model.load_state_dict(entry["state_dict"])
-        except Exception as err:  # noqa: BLE001 - a truncated or foreign entry: retrain and overwrite it
-            log.warning("model cache: unreadable entry %s (%s: %s); training again", path, type(err).__name__, err)
+            state, history, fit_info = self._verified(path, model)
+        except Exception as err:  # noqa: BLE001 - any damaged or foreign entry: the model stays as it is
+            log.warning("model cache: rejected entry %s (%s: %s); training again", path, type(err).__name__,
+                        " ".join(str(err).split())[:200])
             return None
+        model.load_state_dict(state, strict=True)
         model.stage = "train"
         model.eval()
-        history = pd.read_csv(io.StringIO(entry["history"]))
-        return history, json.loads(entry["fit_info"])
+        return history, fit_info
 
-    def store(self, parts: dict, model, history: pd.DataFrame, fit_info: dict) -> Path:
+    @staticmethod
+    def _verified(path: Path, model) -> tuple[dict, pd.DataFrame, dict]:
+        """(state dict, history, fit info) of an entry that passed every check; ValueError otherwise."""
+        meta = json.loads(path.with_suffix(".json").read_text())
+        want = tensor_specs(model.state_dict())
+        if meta.get("tensors") != want:
+            raise ValueError("its tensors do not fit this model")
+        blob = path.read_bytes()
+        if hashlib.sha256(blob).hexdigest() != meta.get("sha256"):
+            raise ValueError("its SHA-256 does not match (changed or cut)")
+        entry = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+        state = entry["state_dict"]
+        if not all(isinstance(v, torch.Tensor) for v in state.values()) or tensor_specs(state) != want:
+            raise ValueError("its weights are not the tensors it lists")
+        return state, pd.read_csv(io.StringIO(entry["history"])), dict(json.loads(entry["fit_info"]))
+
+    def store(self, parts: dict, model, history: pd.DataFrame, fit_info: dict) -> Path | None:
+        """Write the entry (atomically, weights then its checked description); a disk that cannot take it
+        costs a warning, never the run."""
         path = self.path(parts)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        entry = {"version": CACHE_VERSION, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        entry = {"version": CACHE_VERSION, "state_dict": state,
                  "history": history.to_csv(index=False), "fit_info": json.dumps(fit_info, default=str)}
-        for target, write in ((path, lambda p: torch.save(entry, p)),
-                              (path.with_suffix(".json"), lambda p: p.write_text(comparable(parts)))):
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            write(tmp)
-            os.replace(tmp, target)
+        buf = io.BytesIO()
+        torch.save(entry, buf)
+        blob = buf.getvalue()
+        meta = {"parts": json.loads(comparable(parts)), "sha256": hashlib.sha256(blob).hexdigest(),
+                "tensors": tensor_specs(state)}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, lambda tmp: tmp.write_bytes(blob))
+            atomic_write(path.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(meta)))
+        except OSError as err:
+            log.warning("model cache: cannot store %s (%s); the run goes on", path, err)
+            return None
         return path
 
 

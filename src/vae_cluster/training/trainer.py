@@ -282,6 +282,12 @@ class Trainer:
             raise
         finally:
             bar.close()
+        if st["stopped"] and st["epoch"] < total:
+            log.info("%s: stopped early after epoch %d of %d: %s", type(model).__name__, st["epoch"], total,
+                     "the model's own criterion converged" if st["stale"] < self.patience else
+                     f"the {'validation' if Xv is not None else 'training'} loss did not improve by more than "
+                     f"trainer.min_delta={self.min_delta:g} for trainer.patience={self.patience} epochs "
+                     f"(best {st['best']:.4g}; the best epoch's weights are kept)")
         if st["best_state"] is not None:
             model.load_state_dict(st["best_state"])
         model.stage = "train"

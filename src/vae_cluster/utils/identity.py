@@ -1,6 +1,8 @@
 """One definition of "the same config", used project-wide: a re-run sweep job skips a complete run with the
 same config (report/resume.py), and the trained-model cache reuses a model trained with the same key
-(training/model_cache.py). Keys that never change results (paths, progress bars, worker counts) are dropped."""
+(training/model_cache.py). Keys that never change results are dropped: the `paths` group, cache folders and
+how cache entries are keyed (`cache_dir`, `cache_identity`: moving the cache never retrains), progress bars,
+worker counts, and `resume` (a resumed run ends bit-identical to an uninterrupted one)."""
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +10,7 @@ import json
 
 #: top-level keys and key names (at any depth) that do not change a run's results
 IGNORED_TOP = ("skip_complete", "paths", "logger", "report")
-IGNORED_SUFFIXES = ("progress", "n_jobs")
+IGNORED_SUFFIXES = ("progress", "n_jobs", "cache_dir", "cache_identity", "resume")
 
 
 def _strip(node, ignored: tuple[str, ...]):

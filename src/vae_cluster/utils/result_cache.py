@@ -5,14 +5,16 @@ reducer or clusterer of a sweep job, so jobs that share a model compute them onc
 `cached_call(cache, fn, *args, **kwargs)` is `fn(*args, **kwargs)`, stored under a SHA-256 of the
 arguments' bytes (arrays by dtype, shape and content), the function's name, its module's source and the
 versions of the numeric libraries: a different model, data set or seed never reuses a result. Values are
-JSON (arrays with dtype and shape; floats round-trip exactly); writes are atomic. A `None` cache computes.
+JSON (arrays with dtype and shape; floats round-trip exactly) stored with the SHA-256 of their text and the
+key they answer; an entry that fails either check, or cannot be decoded, is computed again and replaced.
+Writes are atomic; a cache disk that is read-only or full costs a warning, never the run. A `None` cache
+computes.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-import os
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -20,9 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from vae_cluster.utils.runinfo import package_versions
+from vae_cluster.utils.storage import atomic_write
 
 log = logging.getLogger(__name__)
-VERSION = 1
+VERSION = 2
 LIBRARIES = ("numpy", "scipy", "scikit-learn", "umap-learn", "numba")
 
 
@@ -101,17 +104,26 @@ class ResultCache:
         return self.root / fn.__name__ / f"{self.key(fn, args, kwargs)}.json"
 
     def load(self, path: Path):
+        """The stored value, or None (with a warning) when the entry is damaged: checksum, key or decoding."""
         try:
-            return decode(json.loads(path.read_text())["value"])
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            log.warning("result cache: unreadable entry %s (%s); computing again", path, err)
+            entry = json.loads(path.read_text())
+            text = json.dumps(entry["value"], sort_keys=True)
+            if entry.get("sha256") != hashlib.sha256(text.encode()).hexdigest() or entry.get("key") != path.stem:
+                raise ValueError("checksum or key does not match (edited or foreign entry)")
+            return decode(entry["value"])
+        except Exception as err:  # noqa: BLE001 - any damaged entry is computed again, never used
+            log.warning("result cache: rejected entry %s (%s); computing again", path, err)
             return None
 
     def store(self, path: Path, value) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"value": encode(value)}))
-        os.replace(tmp, path)
+        node = encode(value)
+        text = json.dumps(node, sort_keys=True)
+        blob = json.dumps({"key": path.stem, "sha256": hashlib.sha256(text.encode()).hexdigest(), "value": node})
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, lambda tmp: tmp.write_text(blob))
+        except OSError as err:
+            log.warning("result cache: cannot store %s (%s); the run goes on", path, err)
 
 
 def cached_call(cache: ResultCache | None, fn, *args, **kwargs):
@@ -119,7 +131,7 @@ def cached_call(cache: ResultCache | None, fn, *args, **kwargs):
     if cache is None:
         return fn(*args, **kwargs)
     path = cache.path(fn, args, kwargs)
-    if path.exists():
+    if path.is_file():
         value = cache.load(path)
         if value is not None:
             return value
