@@ -77,7 +77,7 @@ def test_ctrl_c_is_one_line_and_the_run_says_interrupted(tmp_path, data_dir):
     exe = Path(sys.executable).with_name("vae-cluster")
     args = ["run", *common(tmp_path, data_dir), "trainer.max_epochs=100000", "trainer.patience=100000",
             f"hydra.run.dir={run_dir}"]
-    proc = subprocess.Popen([sys.executable, "-c", start, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([str(exe), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ckpt = run_dir / "checkpoints" / "last.pt"
     deadline = time.time() + 300
     while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
