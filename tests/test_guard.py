@@ -245,9 +245,10 @@ def test_read_only_cache_folder_warns_and_the_run_completes(tmp_path, data_dir, 
 
 
 def test_embed_out_into_an_unwritable_folder_fails_before_any_work(tmp_path, monkeypatch, capsys):
-    from vae_cluster.commands import embed
+    from vae_cluster.commands import embed, predict
 
-    monkeypatch.setattr(embed, "embed_items", lambda *a, **kw: pytest.fail("extracted before checking --out"))
+    for module in (embed, predict):  # patched where it is looked up (predict imports it by name)
+        monkeypatch.setattr(module, "embed_items", lambda *a, **kw: pytest.fail("extracted before checking --out"))
     code, _, err = run_in_process("embed", str(tmp_path), "--out", "/sys/vae-cluster/out.csv", capsys=capsys)
     assert code == 2 and "--out /sys/vae-cluster/out.csv: cannot write under '/sys'" in one_line(err)
     (tmp_path / "dir.csv").mkdir()
