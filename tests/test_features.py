@@ -328,7 +328,7 @@ def test_real_clips_mfcc_matches_librosa_and_all_sets_run(tmp_path):
 def test_cli_hybrid_run_writes_sentences_and_fills_cache(tmp_path, data_dir, capsys):
     from conftest import TINY, run_cli, run_in_process
 
-    args = ["features=hybrid", "features.text_encoder=tfidf", *TINY, f"paths.data_dir={data_dir}",
+    args = ["features=hybrid", "features.sets=[mfcc_stats,audio_text]", "model=vae", "features.text_encoder=tfidf", *TINY, f"paths.data_dir={data_dir}",
             f"paths.cache_dir={tmp_path / 'cache'}"]
     run_cli("run", *args, f"hydra.run.dir={tmp_path / 'r1'}")
     table = pd.read_csv(tmp_path / "r1" / "audio_text.csv")

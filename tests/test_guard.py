@@ -38,7 +38,7 @@ def boom(tmp_path, monkeypatch):
 
 
 def common(tmp_path, data_dir):
-    return [*TINY, "features=mfcc_stats", "plots=none", "baselines.ae=false", f"paths.data_dir={data_dir}",
+    return [*TINY, "features=mfcc_stats", "model=vae", "plots=none", "baselines.ae=false", f"paths.data_dir={data_dir}",
             f"paths.cache_dir={tmp_path}/cache"]
 
 

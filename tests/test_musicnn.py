@@ -178,7 +178,7 @@ def test_a_fresh_install_runs_musicnn_with_no_other_step(musicnn_wheel, tmp_path
     fresh = tmp_path / "fresh"
     monkeypatch.setenv("VAE_CLUSTER_MUSICNN_DIR", str(fresh))
     tiny = [a for a in TINY if not a.startswith("data.songs_per_class")]
-    code, _, err = run_in_process("run", "features=musicnn", *tiny, "data.songs_per_class=2", "data.clips_per_song=1",
+    code, _, err = run_in_process("run", "features=musicnn", "model=vae", *tiny, "data.songs_per_class=2", "data.clips_per_song=1",
                                   f"paths.data_dir={data_dir}", f"paths.cache_dir={tmp_path / 'c'}",
                                   "plots=none", "baselines=none", f"hydra.run.dir={tmp_path / 'r'}", capsys=capsys)
     assert code == 0, err

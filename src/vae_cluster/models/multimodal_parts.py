@@ -38,7 +38,8 @@ class ModalityBlocks:
             have = ", ".join(blocks) or "none"
             raise UserError(f"{model} needs features=hybrid with blocks {audio_block} and {text_block}, e.g. "
                             f"features=hybrid features.sets=[{audio_block},{text_block}] (or choose other blocks with "
-                            f"model.audio_block / model.text_block); this feature set has blocks: {have}")
+                            f"model.audio_block / model.text_block); this feature set has blocks: {have}. For one feature set "
+                            f"pick a one-input model, e.g. model=vae")
         self.audio_block, self.text_block = audio_block, text_block
         self.audio_slice = slice(*map(int, blocks[audio_block]))
         self.text_slice = slice(*map(int, blocks[text_block]))
