@@ -327,7 +327,7 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
         if fit_or_reuse(cache, parts, ae, lambda: (ae_trainer.fit(ae, X[train], X[val]), ae_trainer.fit_info))[2]:
             log.info("reused the trained AE baseline from the model cache %s", cache.root)
 
-    with stage("baselines"):
+    with stage("baselines"), few_threads(len(X)):
         reps.update(baselines.represent(X, train, ev, model=model, data_info=data_info,
                                         uses_labels=feats.uses_labels, fit_model=fit_baseline,
                                         make_trainer=lambda: instantiate(cfg.trainer, progress=False)))
@@ -336,7 +336,7 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
     eval_items = items[ev].reset_index(drop=True)
     fold.out_dir.mkdir(parents=True, exist_ok=True)
     if evaluator.disentanglement:  # scored against the known factors (labels for scoring only)
-        with stage("factor scores"):
+        with stage("factor scores"), few_threads(int(ev.sum())):
             add_factor_scores(fold.out_dir, diag, reps, model_name, eval_items, evaluator, X[ev], feats.blocks,
                               cfg.seed, result_cache_for(cfg))
     rows, k_choices = [], []
@@ -370,7 +370,7 @@ def fit_and_score(cfg, fold: Fold, items, feats, data_info, model_name, evaluato
                                  label_names=data_info.classes, train_ids=eval_items["id"], train_latents=rep.Z,
                                  facet=next(iter(facets)))
     facet_rows = [m for m in done if m in keys or any(m.startswith(f"{k}:") for k in keys)]
-    with stage("facet diagnostics"):
+    with stage("facet diagnostics"), few_threads(int(ev.sum())):
         masked = masked_facets(model, trainer, X[ev], C_ev, eval_items)
         masked = None if masked is None else {facet_method(model_name, f): Z for f, Z in masked.items()}
         diag["facets"] = asdict(facet_diagnostics(facet_clusterings(facet_rows, done, reducers, evaluator.fitted,
