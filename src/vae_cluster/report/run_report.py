@@ -193,9 +193,11 @@ def build(out_dir: Path, options=None, plotly_dir: Path | None = None) -> Docume
     for line in banner_lines(m) if m is not None else []:
         if line.lstrip("> ").strip():
             doc.p(line.lstrip("> ").strip(), "warning")
-    doc.p("The model's clusters against each label (NMI; AMI, which is corrected for chance, where few items "
-          "were scored or a small-sample guard fired) next to the best same-run baseline (raw features, "
-          "PCA, autoencoder; clustered the same way) and the label-permutation chance level.", "note")
+    doc.p("Per label, the row of this run whose clusters agree best with it (the model's facets, per-modality "
+          "rows and the raw / PCA / autoencoder baselines, all clustered the same way; rows given that label as "
+          "input are left out), with the label-permutation chance level, the p-value, k and n, then the model's "
+          "other rows. NMI; AMI (corrected for chance: its chance level is 0) where few items were scored or a "
+          "small-sample guard fired.", "note")
 
     # -- listening ---------------------------------------------------------------------
     doc.h("Cluster cards")
