@@ -258,6 +258,18 @@ def test_headline_names_modality_rows_and_plain_numbers_and_k():
     assert "model vae 0.000" in text and "e-0" not in text
 
 
+def test_headline_names_every_row_tied_for_best():
+    """The text facet and the raw lyrics often make the same partition: both are named, neither hidden."""
+    from vae_cluster.report.headline import headline, headline_html, headline_text
+
+    m = headline_metrics().assign(n_items=400, warning="")
+    tie = m[(m["method"] == "raw") & (m["target"] == "language")].assign(method="raw:lyrics", nmi=0.9)
+    m = pd.concat([m.assign(nmi=m["nmi"].where(~((m["method"] == "vae") & (m["target"] == "language")), 0.9)), tie])
+    rows = headline(m, "all")
+    assert "language: best vae = raw:lyrics NMI 0.900" in headline_text(rows)
+    assert "NMI vae = raw:lyrics" in headline_html(rows)
+
+
 def test_headline_ami_keeps_chance_and_p():
     from vae_cluster.report.headline import headline, headline_text
 

@@ -118,5 +118,5 @@ def banner_lines(metrics: pd.DataFrame) -> list[str]:
 
 def banner_plain(metrics: pd.DataFrame) -> list[str]:
     """The banner as plain lines for a terminal (no Markdown)."""
-    lines = (ln.removeprefix(">").strip().replace("**", "") for ln in banner_lines(metrics))
+    lines = (ln.removeprefix(">").strip().replace("**", "").replace("`", "") for ln in banner_lines(metrics))
     return [ln for ln in lines if ln]

@@ -44,7 +44,12 @@ class HeadRow:
     model: str = ""
     best: Scored | None = None
     own: list[Scored] = field(default_factory=list)
+    tied: list[str] = field(default_factory=list)   # other rows with the best value (often the same partition)
     reason: str = ""
+
+    @property
+    def best_names(self) -> list[str]:
+        return [self.best.name, *self.tied] if self.best is not None else []
 
 
 def protocol_name(info: dict) -> str:
@@ -110,7 +115,10 @@ def headline(metrics: pd.DataFrame, protocol: str, metric: str | None = None,
             t = t[pd.to_numeric(t[name], errors="coerce").notna()]
             row.own = [_scored(r, name) for _, r in t.iterrows() if model and is_facet(str(r["method"]), model)]
             if len(t):
-                row.best = _scored(t.loc[pd.to_numeric(t[name]).idxmax()], name)
+                values = pd.to_numeric(t[name])
+                row.best = _scored(t.loc[values.idxmax()], name)
+                row.tied = [str(x) for x in t.loc[(values - values.max()).abs() < 1e-9, "method"]
+                            if str(x) != row.best.name]
         if row.best is None:
             why = [n for n in notes[m["target"].astype(str) == target] if n]
             row.reason = why[0] if why else "no row was scored on it"
@@ -133,8 +141,8 @@ def line(r: HeadRow) -> str:
         if why.startswith(SINGLE_CLASS):
             why = "a single class" + why.removeprefix(SINGLE_CLASS)
         return f"{r.target}: not scored: {why}"
-    text = f"{r.target}: best {r.best.name} {_what(r.best, r.metric)}"
-    others = [s for s in r.own if s.name != r.best.name]
+    text = f"{r.target}: best {' = '.join(r.best_names)} {_what(r.best, r.metric)}"
+    others = [s for s in r.own if s.name not in r.best_names]
     if others:
         text += "; model " + " · ".join(f"{s.name} {plain(s.value)}" for s in others)
     return text + f"; n={r.best.n if r.best.n is not None else '?'}, {r.level} level, {r.protocol}"
@@ -162,9 +170,10 @@ def headline_html(rows: list[HeadRow]) -> str:
                          f"<div class='hd'>{e(line(r).split(': ', 1)[1])}</div></div>")
             continue
         own = r.model and is_facet(r.best.name, r.model)
+        names = " = ".join(r.best_names)
         values = (f"<div class='hv'>{e(plain(r.best.value))}<span class='hm'> {e(r.metric.upper())} "
-                  f"{e(r.best.name)}</span></div>")
-        details = line(r).split(": best ", 1)[1].split(" ", 1)[1]
+                  f"{e(names)}</span></div>")
+        details = line(r).split(f": best {names} ", 1)[1]
         boxes.append(f"<div class='{'head win' if own else 'head'}'><div class='ht'>{e(r.target)}</div>{values}"
                      f"<div class='hd'>{e(details)}</div></div>")
     return "<div class='heads'>" + "".join(boxes) + "</div>"
