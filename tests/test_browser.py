@@ -173,5 +173,6 @@ def test_single_class_target_and_warning_banner_render_as_text(browser, tiny_run
     text = browser.execute_script("return document.body.innerText")
     assert "**" not in text and not any(line.startswith(">") for line in text.splitlines())
     assert "not scored: a single class (only 'english' among the evaluated items)" in text
+    assert text.count("a single class") == 1  # one line, in the headline
     assert "Warning: small sample." in text and "data.min_class_size=5" in text
     assert browser.execute_script("return document.querySelectorAll('p.warning strong').length") >= 2

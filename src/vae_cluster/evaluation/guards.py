@@ -100,8 +100,9 @@ def advice(metrics: pd.DataFrame, codes) -> str:
     return "; ".join(tips)
 
 
-def banner_lines(metrics: pd.DataFrame) -> list[str]:
-    """Markdown banner naming the guards that fired and the unscored single-class targets ([] when none)."""
+def banner_lines(metrics: pd.DataFrame, single_class: bool = True) -> list[str]:
+    """Markdown banner naming the guards that fired and (`single_class`) the unscored single-class targets ([] when
+    none). Where a headline already gives the unscored targets their line, they are left out."""
     out = []
     found = fired(metrics)
     if found:
@@ -109,7 +110,7 @@ def banner_lines(metrics: pd.DataFrame) -> list[str]:
         out += ["> **Warning: small sample.** These scores can be high by chance alone: compare AMI "
                 "(chance-corrected) and p-values, not NMI" + (f"; {tip}." if tip else "."),
                 ">", *(f"> - **{code}** ({TEXT.get(code, code)}): {', '.join(where)}" for code, where in found.items())]
-    single = sorted(set(metrics.loc[notes_of(metrics).str.startswith(SINGLE_CLASS), "target"]))
+    single = sorted(set(metrics.loc[notes_of(metrics).str.startswith(SINGLE_CLASS), "target"])) if single_class else []
     if single and out:
         out.append(">")
     out += [f"> **{t}**: a single class among the evaluated items: not clustered, not scored." for t in single]
@@ -117,6 +118,6 @@ def banner_lines(metrics: pd.DataFrame) -> list[str]:
 
 
 def banner_plain(metrics: pd.DataFrame) -> list[str]:
-    """The banner as plain lines for a terminal (no Markdown)."""
-    lines = (ln.removeprefix(">").strip().replace("**", "").replace("`", "") for ln in banner_lines(metrics))
+    """The banner as plain lines for a terminal (no Markdown), below the headline (which names unscored targets)."""
+    lines = (ln.removeprefix(">").strip().replace("**", "").replace("`", "") for ln in banner_lines(metrics, False))
     return [ln for ln in lines if ln]

@@ -190,7 +190,7 @@ def build(out_dir: Path, options=None, plotly_dir: Path | None = None) -> Docume
     doc.h("Headline")
     rows = headline(m, protocol_name(info)) if m is not None else []
     doc.raw(headline_html(rows), headline_markdown(rows))
-    for line in banner_lines(m) if m is not None else []:
+    for line in banner_lines(m, single_class=False) if m is not None else []:  # the headline names those
         if line.lstrip("> ").strip():
             doc.p(line.lstrip("> ").strip(), "warning")
     doc.p("Per label, the row of this run whose clusters agree best with it (the model's facets, per-modality "
