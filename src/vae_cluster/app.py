@@ -66,7 +66,8 @@ def show_headline(out_dir: Path, info: dict, multirun: bool) -> None:
 
     text = run_headline(out_dir, protocol_name(info))
     if multirun:
-        log.info("headline:\n%s", text)
+        for line in text.splitlines():
+            log.info("headline: %s", line)
         return
     metrics = pd.read_csv(out_dir / "metrics.csv")
     print("\n".join([text, *banner_plain(metrics)]))

@@ -134,6 +134,13 @@ def _what(s: Scored, metric: str) -> str:
     return f"{metric.upper()} {plain(s.value)} ({', '.join(bits)})"
 
 
+def best_names(r: HeadRow, most: int = 3) -> str:
+    """`a = b = c` for rows tied for best, `a = b = c (+4 more tied)` beyond `most`."""
+    names = r.best_names
+    more = f" (+{len(names) - most} more tied)" if len(names) > most else ""
+    return " = ".join(names[:most]) + more
+
+
 def line(r: HeadRow) -> str:
     """One plain line per target (no markup: it goes to terminals and into HTML text)."""
     if r.best is None:
@@ -141,7 +148,7 @@ def line(r: HeadRow) -> str:
         if why.startswith(SINGLE_CLASS):
             why = "a single class" + why.removeprefix(SINGLE_CLASS)
         return f"{r.target}: not scored: {why}"
-    text = f"{r.target}: best {' = '.join(r.best_names)} {_what(r.best, r.metric)}"
+    text = f"{r.target}: best {best_names(r)} {_what(r.best, r.metric)}"
     others = [s for s in r.own if s.name not in r.best_names]
     if others:
         text += "; model " + " · ".join(f"{s.name} {plain(s.value)}" for s in others)
@@ -170,7 +177,7 @@ def headline_html(rows: list[HeadRow]) -> str:
                          f"<div class='hd'>{e(line(r).split(': ', 1)[1])}</div></div>")
             continue
         own = r.model and is_facet(r.best.name, r.model)
-        names = " = ".join(r.best_names)
+        names = best_names(r)
         values = (f"<div class='hv'>{e(plain(r.best.value))}<span class='hm'> {e(r.metric.upper())} "
                   f"{e(names)}</span></div>")
         details = line(r).split(f": best {names} ", 1)[1]
