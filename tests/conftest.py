@@ -1,6 +1,8 @@
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,19 @@ TINY = ["data.songs_per_class=6", "trainer=fast", "eval.n_permutations=5", "plot
         "eval.split=all", "features.progress=false", "features.n_jobs=1"]
 # The audio-only VAE (the default before facets): tests of the pipeline's machinery that need no lyrics.
 AUDIO = ["features=mfcc_stats", "model=vae"]
+
+
+def pytest_configure(config):
+    """Temporary files of the tests and of every process they start (joblib, numba, Hydra, torch...) go to one
+    folder that is removed at the end; pytest's own tmp_path folders stay where pytest keeps them."""
+    os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
+    config.vae_cluster_tmp = tempfile.mkdtemp(prefix="vae-cluster-tests-")
+    os.environ["TMPDIR"] = config.vae_cluster_tmp
+    tempfile.tempdir = None  # read TMPDIR again
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(config.vae_cluster_tmp, ignore_errors=True)
 
 
 def shared_data(*parts) -> Path:

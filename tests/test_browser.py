@@ -151,3 +151,28 @@ def test_sweep_job_report_with_shared_assets(browser, tiny_run, tmp_path):
     errors = open_page(browser, alone / "report.html")
     assert errors and all("plotly.min.js" in e for e in errors)  # the missing file, nothing else
     assert browser.execute_script("return document.getElementById('map-missing').offsetParent") is not None
+
+
+def test_single_class_target_and_warning_banner_render_as_text(browser, tiny_run, tmp_path):
+    """A target with one class among the evaluated items is one plain headline line, and the small-sample banner
+    is rendered (bold as bold): no literal Markdown anywhere on the page."""
+    from vae_cluster.report.run_report import write_run_report
+
+    run = tmp_path / "sweep" / "0"
+    shutil.copytree(tiny_run, run)
+    m = pd.read_csv(run / "metrics.csv")
+    single = m[(m["target"] == "language") & (m["level"] == "clip")].iloc[:1].copy()
+    for col in ("nmi", "ami", "ari", "purity", "hungarian_acc", "chance_nmi", "p_nmi"):
+        if col in single:
+            single[col] = float("nan")
+    single["note"] = "single class: not scored (only 'english' among the evaluated items)"
+    m = m[~m["target"].astype(str).str.startswith("language")].assign(warning="small-class")
+    pd.concat([m, single], ignore_index=True).to_csv(run / "metrics.csv", index=False)
+    write_run_report(run)
+    assert open_page(browser, run / "report.html") == []
+    text = browser.execute_script("return document.body.innerText")
+    assert "**" not in text and not any(line.startswith(">") for line in text.splitlines())
+    assert "not scored: a single class (only 'english' among the evaluated items)" in text
+    assert text.count("a single class") == 1  # one line, in the headline
+    assert "Warning: small sample." in text and "data.min_class_size=5" in text
+    assert browser.execute_script("return document.querySelectorAll('p.warning strong').length") >= 2

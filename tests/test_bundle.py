@@ -105,6 +105,45 @@ def test_predict_on_held_out_songs_matches_the_runs_clusterer(folders, tmp_path)
     assert len(songs) == 8 and {"genre_cluster", "genre_vote_share"} <= set(songs.columns)
 
 
+def test_predict_names_clusters_and_writes_playlists_a_player_opens(folders, tmp_path, capsys):
+    """Cluster names from the training run's labels (descriptive only); one M3U per target and cluster with paths
+    relative to the playlist that resolve to the songs' audio; no far-away note for music like the training set."""
+    root, run = folders
+    out, lists = tmp_path / "pred.csv", tmp_path / "lists"
+    assert vc("predict", str(run), f"data.root={root / 'B'}", f"paths.cache_dir={root / 'cache'}", "--out", str(out),
+              "--playlists", str(lists)) == 0
+    printed = capsys.readouterr().out
+    pred = pd.read_csv(out)
+    bundle = load_bundle(run)
+    assign = pd.read_csv(run / "assignments.csv").set_index("id").loc[bundle.reference["ids"]]
+    for c, name in zip(pred["genre_cluster"], pred["genre_cluster_name"]):
+        members = assign.loc[assign["vae|genre"] == c, "genre"]
+        top = members.value_counts(normalize=True)
+        assert name == f"cluster {c} (mostly {top.index[0]}, {100 * top.iloc[0]:.0f} %)"
+    m3u = sorted((lists / "genre").glob("*.m3u"))
+    assert len(m3u) == pred["genre_song_cluster"].nunique() and (lists / "language").is_dir()
+    entries = []
+    for f in m3u:
+        lines = f.read_text(encoding="utf-8").splitlines()
+        assert lines[0] == "#EXTM3U" and all(ln.startswith("#EXTINF:-1,") for ln in lines[1::2])
+        for rel in lines[2::2]:
+            assert not Path(rel).is_absolute() and (f.parent / rel).resolve().is_file()
+            entries.append((f.parent / rel).resolve())
+    assert len(entries) == pred["song_id"].nunique()  # one entry per song
+    assert "playlists (M3U)" in printed and "lie farther" not in printed
+
+
+def test_predict_notes_music_far_from_the_training_latents(folders):
+    from vae_cluster.commands.describe import OUTSIDE_QUANTILE, outside_note
+
+    _, run = folders
+    bundle = load_bundle(run)
+    Z = bundle.reference["latents"]
+    assert outside_note(bundle, Z + 1e-6) == ""  # the training items themselves
+    far = outside_note(bundle, Z + 100 * Z.std())
+    assert far.startswith(f"note: {len(Z)} of {len(Z)} new items (100 %)") and OUTSIDE_QUANTILE == 0.99
+
+
 def test_mismatched_features_is_one_line_exit_2(folders, capsys):
     root, run = folders
     assert vc("predict", str(run), f"data.root={root / 'B'}", "features.n_mfcc=20") == 2

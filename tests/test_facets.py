@@ -118,7 +118,7 @@ def test_facet_diagnostics_are_label_free_and_say_what_they_measure():
     assert red[("m:audio", "m:shared")] < 0.05 and "30 of 120" in d.leakage_note
 
 
-def test_headline_lists_every_facet_in_the_models_order():
+def test_headline_names_the_best_row_and_lists_the_other_facets():
     from vae_cluster.report.headline import headline, headline_text
 
     rows = []
@@ -127,8 +127,9 @@ def test_headline_lists_every_facet_in_the_models_order():
             rows.append({"model": "dmvae", "method": method, "target": target, "level": "clip", "nmi": v,
                          "chance_nmi": 0.01, "p_nmi": 0.01, "n_items": 640, "uses_labels": "", "k": 2})
     text = headline_text(headline(pd.DataFrame(rows), "all"))
-    assert text.splitlines()[0].startswith("genre: dmvae:shared NMI 0.020 (p=0.010) · dmvae:audio NMI 0.970")
-    assert "language: dmvae:shared NMI 1.000" in text and "best baseline raw 0.900" in text
+    assert text.splitlines()[0].startswith("genre: best dmvae:audio NMI 0.970 (chance 0.010, p=0.010, k=2); "
+                                           "model dmvae:shared 0.020")
+    assert text.splitlines()[1].startswith("language: best dmvae:shared NMI 1.000") and "dmvae:audio 0.010" in text
 
 
 def test_remove_lyrics_per_song_seeded_and_recorded():
@@ -181,7 +182,7 @@ def test_default_model_end_to_end_with_songs_without_lyrics(tmp_path, data_dir):
     text = facet_rows[facet_rows["method"] == "dmvae:text"]
     assert (text["coverage"] < 1).all() and text["note"].str.contains("places").all()
     headline = "\n".join(ln for ln in proc.stdout.splitlines() if not ln.startswith("["))  # not the log lines
-    assert headline.count("dmvae:shared") == 2 and "dmvae:audio" in headline  # the headline lists every facet
+    assert headline.count("dmvae:shared") == 2 and "dmvae:audio" in headline  # every facet, best or listed
     a = pd.read_csv(run / "assignments.csv")
     removed = a.groupby("song_id")["lyrics_removed"].first()
     assert 0.25 < removed.mean() < 0.35 and ((a["has_lyrics"] == 0) == a["lyrics_removed"]).all()

@@ -101,7 +101,8 @@ def test_ctrl_c_is_one_line_and_the_run_says_interrupted(tmp_path, data_dir):
 ])
 def test_bad_values_fail_before_any_data_is_loaded(tmp_path, override, message, capsys):
     t0 = time.time()
-    code, _, err = run_in_process("run", override, f"paths.data_dir={tmp_path}/never", capsys=capsys)
+    run_dir = [] if override.startswith("hydra.run.dir=") else [f"hydra.run.dir={tmp_path}/run"]  # not outputs/
+    code, _, err = run_in_process("run", override, f"paths.data_dir={tmp_path}/never", *run_dir, capsys=capsys)
     assert code == 2 and message in one_line(err)
     assert not (tmp_path / "never").exists() and time.time() - t0 < 60
 

@@ -186,7 +186,7 @@ def test_tiny_run_writes_every_plot_and_report(tiny_run):
     assert info["plots_time_s"] > 0
 
 
-def test_save_writes_opaque_figures_as_rgb_with_the_same_pixels(tmp_path):
+def test_save_writes_opaque_figures_with_256_colours_and_nearly_the_same_pixels(tmp_path):
     import matplotlib.pyplot as plt
     from PIL import Image
 
@@ -207,4 +207,6 @@ def test_save_writes_opaque_figures_as_rgb_with_the_same_pixels(tmp_path):
         if transparent:  # some pixels see through: kept as matplotlib wrote them
             assert Image.open(ours).mode == "RGBA" and np.array_equal(a, b)
         else:
-            assert Image.open(ours).mode == "RGB" and np.array_equal(a[..., :3], b) and (a[..., 3] == 255).all()
+            rgb = np.asarray(Image.open(ours).convert("RGB"), dtype=int)
+            assert Image.open(ours).mode == "P" and (a[..., 3] == 255).all()
+            assert np.abs(rgb - a[..., :3]).mean() < 0.5  # of 255 levels: only anti-aliased edges move

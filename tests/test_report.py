@@ -169,7 +169,7 @@ def test_run_report_from_fake_folder(tmp_path):
     assert [f.name for f in files] == ["report.md", "report.html"]
     md = (run / "report.md").read_text()
     for text in ("## Data", "## Configuration", "## Metrics", "NMI chance", "purity chance", "uses labels",
-                 "language", "skipped files by reason", "unreadable", "## Headline", "**genre: cvae NMI"):
+                 "language", "skipped files by reason", "unreadable", "## Headline", "- genre: best "):
         assert text in md, text
     order = [md.index(h) for h in ("## Headline", "## Cluster cards", "## Metrics", "## Data", "## Configuration")]
     assert order == sorted(order)  # the issue's reading order
@@ -225,20 +225,72 @@ def headline_metrics():
     return m
 
 
-def test_headline_picks_best_comparable_baseline_and_protocol():
+def test_headline_picks_best_comparable_row_and_protocol():
     from vae_cluster.report.headline import headline, headline_html, headline_text, protocol_name
 
     proto = protocol_name({"config": {"eval": {"split": "test"}}})
     assert proto == "holdout (eval.split=test)"
     assert protocol_name({"config": {"eval": {"split": "test", "protocol": "5-fold"}}}) == "5-fold"
     rows = headline(headline_metrics(), proto, metric="nmi")
-    assert [r["target"] for r in rows] == ["genre", "language"]  # shuffled controls left out
+    assert [r.target for r in rows] == ["genre", "language"]  # shuffled controls left out
     g, lang = rows
-    assert (g["model_value"], g["baseline"], g["baseline_value"]) == (0.6, "pca", 0.5)  # ae was fed genre
-    assert (lang["baseline"], lang["baseline_value"], lang["n"], lang["chance"]) == ("raw", 0.3, 40, 0.02)
+    assert (g.best.name, g.best.value) == ("vae", 0.6)  # ae (0.7) was fed genre: left out
+    assert (lang.best.name, lang.best.value, lang.best.n, lang.best.chance) == ("raw", 0.3, 40, 0.02)
+    assert [s.name for s in lang.own] == ["vae"]
     text = headline_text(rows)
-    assert "genre: vae NMI 0.600" in text and "best baseline pca 0.500" in text and "holdout (eval.split=test)" in text
+    assert "genre: best vae NMI 0.600 (chance 0.020, p=0.010)" in text and "holdout (eval.split=test)" in text
+    assert "language: best raw NMI 0.300" in text and "model vae 0.200" in text
     assert headline_html(rows).count("class='hd'") == 2
+
+
+def test_headline_names_modality_rows_and_plain_numbers_and_k():
+    """A per-modality row that beats the model is the headline; tiny values print as 0.000; k chosen by auto."""
+    from vae_cluster.report.headline import headline, headline_text
+
+    m = headline_metrics().assign(ami=0.5, n_items=400, warning="")
+    extra = m[m["method"] == "raw"].assign(method="raw:lyrics")
+    extra.loc[extra["target"] == "language", "nmi"] = 0.929
+    m = pd.concat([m, extra], ignore_index=True)
+    m.loc[m["method"] == "vae", "nmi"] = -0.000254
+    m = m.assign(k=2, k_requested="auto")
+    text = headline_text(headline(m, "all"))
+    assert "language: best raw:lyrics NMI 0.929 (chance 0.020, p=0.010, k=2 chosen by auto)" in text
+    assert "model vae 0.000" in text and "e-0" not in text
+
+
+def test_headline_names_every_row_tied_for_best():
+    """The text facet and the raw lyrics often make the same partition: both are named, neither hidden."""
+    from vae_cluster.report.headline import headline, headline_html, headline_text
+
+    m = headline_metrics().assign(n_items=400, warning="")
+    tie = m[(m["method"] == "raw") & (m["target"] == "language")].assign(method="raw:lyrics", nmi=0.9)
+    m = pd.concat([m.assign(nmi=m["nmi"].where(~((m["method"] == "vae") & (m["target"] == "language")), 0.9)), tie])
+    rows = headline(m, "all")
+    assert "language: best vae = raw:lyrics NMI 0.900" in headline_text(rows)
+    assert "NMI vae = raw:lyrics" in headline_html(rows)
+
+
+def test_headline_ami_keeps_chance_and_p():
+    from vae_cluster.report.headline import headline, headline_text
+
+    m = headline_metrics().assign(ami=0.25)  # n = 40: AMI
+    text = headline_text(headline(m, "all"))
+    assert "AMI 0.250 (chance 0.000, p=0.010" in text
+
+
+def test_headline_single_class_target_is_one_plain_line():
+    from vae_cluster.evaluation.guards import banner_plain
+    from vae_cluster.report.headline import headline, headline_text
+
+    m = headline_metrics()
+    m = m[m["target"] != "language"]
+    single = {"model": "vae", "method": "vae", "target": "language", "level": "clip", "nmi": float("nan"),
+              "n_items": 40, "uses_labels": "", "note": "single class: not scored (only 'english' among the "
+                                                          "evaluated items)"}
+    m = pd.concat([m, pd.DataFrame([single])], ignore_index=True)
+    lines = headline_text(headline(m, "all")).splitlines()
+    assert lines[-1] == "language: not scored: a single class (only 'english' among the evaluated items)"
+    assert all("*" not in ln and ">" not in ln for ln in lines + banner_plain(m))
 
 
 def test_assignments_cover_every_item():
@@ -290,10 +342,10 @@ def test_headline_uses_ami_where_few_items_are_scored():
     from vae_cluster.report.headline import headline
 
     small = headline_metrics().assign(ami=0.5)
-    assert {r["metric"] for r in headline(small, "all")} == {"ami"}          # n = 40 < 100
+    assert {r.metric for r in headline(small, "all")} == {"ami"}          # n = 40 < 100
     large = small.assign(n_items=400, warning="")
-    assert {r["metric"] for r in headline(large, "all")} == {"nmi"}
-    assert {r["metric"] for r in headline(large.assign(warning="small-class"), "all")} == {"ami"}
+    assert {r.metric for r in headline(large, "all")} == {"nmi"}
+    assert {r.metric for r in headline(large.assign(warning="small-class"), "all")} == {"ami"}
 
 
 def test_headline_without_baselines():
@@ -302,7 +354,7 @@ def test_headline_without_baselines():
     only_model = headline_metrics().assign(ami=0.5)
     only_model = only_model[only_model["method"] == "vae"]  # baselines=none
     rows = headline(only_model, "all")
-    assert {r["metric"] for r in rows} == {"ami"} and {r["baseline"] for r in rows} == {""}
+    assert {r.metric for r in rows} == {"ami"} and {r.best.name for r in rows} == {"vae"}
 
 
 def fake_run(path):

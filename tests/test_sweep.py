@@ -66,6 +66,10 @@ def test_submitit_local_sweep_then_rerun_skips_then_report(tmp_path, data_dir):
 
     proc = run_cli("run", "-m", *common, timeout=600)  # same sweep, basic launcher: nothing to do
     assert proc.stderr.count("already holds complete results") + proc.stdout.count("already holds complete results") == 2
+    heads = [ln for ln in proc.stdout.splitlines() if not ln.startswith("[")]  # the log lines aside
+    assert heads.count("best per target over the sweep (job/row):") == 1  # one headline for the sweep
+    genre = [ln for ln in heads if ln.startswith("genre: best ")]
+    assert len(genre) == 1 and genre[0].startswith(("genre: best 0/", "genre: best 1/"))  # named <job>/<row>
     assert {job: (sweep / job / "metrics.csv").stat().st_mtime_ns for job in ("0", "1")} == stamps
 
     out = run_cli("report", str(sweep)).stdout

@@ -56,6 +56,23 @@ def storage_message(err: OSError, out_dir: Path) -> str | None:
             f"another hydra.run.dir")
 
 
+def show_headline(out_dir: Path, info: dict, multirun: bool) -> None:
+    """A single run prints its headline and banner (plain text); a sweep job only logs it, and the sweep prints
+    one headline at its end (report/callbacks.py)."""
+    import pandas as pd
+
+    from vae_cluster.evaluation.guards import banner_plain
+    from vae_cluster.report.headline import protocol_name, run_headline
+
+    text = run_headline(out_dir, protocol_name(info))
+    if multirun:
+        for line in text.splitlines():
+            log.info("headline: %s", line)
+        return
+    metrics = pd.read_csv(out_dir / "metrics.csv")
+    print("\n".join([text, *banner_plain(metrics)]))
+
+
 def run_job(cfg, out_dir: Path, choices: dict, multirun: bool, job_num: int | None, worker: bool = False):
     """One job: the pipeline, with every way it can end recorded in its folder. `worker`: the job runs in a
     launcher's process (joblib, submitit): a Ctrl-C/SIGTERM there ends this job only, recorded and reported
@@ -70,6 +87,7 @@ def run_job(cfg, out_dir: Path, choices: dict, multirun: bool, job_num: int | No
         with Heartbeat(out_dir / "run.json"):
             info = pipeline.run(cfg, out_dir, choices)
         log.info("done in %.1f s: %s", info["wall_time_s"], out_dir)
+        show_headline(out_dir, info, multirun)
         return info
     except KeyboardInterrupt as err:
         how = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"

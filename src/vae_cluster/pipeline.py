@@ -28,13 +28,11 @@ from vae_cluster.data.splits import assign_splits, held_out_split, select
 from vae_cluster.evaluation.disentanglement import disentanglement_scores
 from vae_cluster.evaluation.evaluator import scorable_targets, tidy
 from vae_cluster.evaluation.facets import facet_clusterings, facet_diagnostics
-from vae_cluster.evaluation.guards import banner_lines
 from vae_cluster.evaluation.modality import modality_share
 from vae_cluster.evaluation.tables import summarise_folds, write_metrics_md
 from vae_cluster.models.base import MAX_FACETS, DataInfo
 from vae_cluster.plots.k_selection import plot_k_curve
 from vae_cluster.report.assignments import assignments_table
-from vae_cluster.report.headline import headline, headline_text, protocol_name
 from vae_cluster.training.checkpoint import remove_checkpoint
 from vae_cluster.training.model_cache import fit_or_reuse, model_cache_for, training_key
 from vae_cluster.utils.csvsafe import write_csv
@@ -186,7 +184,6 @@ def run(cfg: DictConfig, out_dir: Path, choices: dict) -> dict:
     write_json(out_dir / "run.json", {**info, **stages.record()})
     tracker.log_artifacts(out_dir)
     tracker.finish("complete")
-    print("\n".join([headline_text(headline(metrics, protocol_name(info))), *banner_lines(metrics)]))
     return info
 
 

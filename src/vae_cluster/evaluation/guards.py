@@ -85,16 +85,39 @@ def notes_of(metrics: pd.DataFrame) -> pd.Series:
     return metrics["note"].astype(object).fillna("").astype(str)
 
 
-def banner_lines(metrics: pd.DataFrame) -> list[str]:
-    """Markdown banner naming the guards that fired and the unscored single-class targets ([] when none)."""
+def advice(metrics: pd.DataFrame, codes) -> str:
+    """What to do about the guards that fired, fitted to the cause: tiny classes are merged or dropped with
+    data.min_class_size; too few scored items call for scoring more of them (a held-out split: eval.protocol=all
+    or cv) or, when every item is already scored, for more data."""
+    tips = []
+    if "small-class" in codes:
+        tips.append(f"merge or drop classes with fewer than {MIN_CLASS} items with data.min_class_size={MIN_CLASS} "
+                    "(`vae-cluster check` lists them)")
+    if {"few-per-cluster", "high-chance"} & set(codes):
+        protocols = set(metrics["protocol"].astype(str)) if "protocol" in metrics else set()
+        tips.append("score more items: eval.protocol=all or cv" if "holdout" in protocols or not protocols
+                    else "every item is already scored: only more data gives more items per cluster")
+    return "; ".join(tips)
+
+
+def banner_lines(metrics: pd.DataFrame, single_class: bool = True) -> list[str]:
+    """Markdown banner naming the guards that fired and (`single_class`) the unscored single-class targets ([] when
+    none). Where a headline already gives the unscored targets their line, they are left out."""
     out = []
     found = fired(metrics)
     if found:
+        tip = advice(metrics, found)
         out += ["> **Warning: small sample.** These scores can be high by chance alone: compare AMI "
-                "(chance-corrected) and p-values, not NMI, and prefer eval.protocol=all or cv to score more items.",
+                "(chance-corrected) and p-values, not NMI" + (f"; {tip}." if tip else "."),
                 ">", *(f"> - **{code}** ({TEXT.get(code, code)}): {', '.join(where)}" for code, where in found.items())]
-    single = sorted(set(metrics.loc[notes_of(metrics).str.startswith(SINGLE_CLASS), "target"]))
+    single = sorted(set(metrics.loc[notes_of(metrics).str.startswith(SINGLE_CLASS), "target"])) if single_class else []
     if single and out:
         out.append(">")
     out += [f"> **{t}**: a single class among the evaluated items: not clustered, not scored." for t in single]
     return out + [""] if out else []
+
+
+def banner_plain(metrics: pd.DataFrame) -> list[str]:
+    """The banner as plain lines for a terminal (no Markdown), below the headline (which names unscored targets)."""
+    lines = (ln.removeprefix(">").strip().replace("**", "").replace("`", "") for ln in banner_lines(metrics, False))
+    return [ln for ln in lines if ln]

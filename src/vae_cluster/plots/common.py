@@ -14,7 +14,9 @@ DPI = 110
 
 
 def save(fig, path: Path) -> Path:
-    """The figure as a PNG; RGB when every pixel is opaque (the same pixels as matplotlib's RGBA, ~10 % smaller)."""
+    """The figure as a PNG. When every pixel is opaque: 256 colours (median cut, no dither; on these figures the
+    mean change is below 0.2 of 255 levels per channel, only anti-aliased edges move) at about 40 % of the bytes,
+    which keeps a sweep job's folder near 2 MB. Figures with transparency are kept as matplotlib wrote them."""
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
@@ -29,7 +31,8 @@ def save(fig, path: Path) -> Path:
         info = PngInfo()
         for key, value in im.text.items():  # matplotlib's Software tag
             info.add_text(key, value)
-        im.convert("RGB").save(path, format="PNG", pnginfo=info, dpi=im.info.get("dpi", (DPI, DPI)))
+        palette = im.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        palette.save(path, format="PNG", optimize=True, pnginfo=info, dpi=im.info.get("dpi", (DPI, DPI)))
     else:
         path.write_bytes(buf.getvalue())
     return path

@@ -105,6 +105,7 @@ class Plotter:
 
     def _figure(self, kind: str, method: str, name: str, draw, caption: str) -> None:
         path, t0, error = self.out / name, time.perf_counter(), None
+        log.info("figure %s ...", name)  # figures can take seconds each: the log says which one is drawn
         try:
             extra = draw(path)
         except Exception as err:  # noqa: BLE001 - a figure must not end a finished run

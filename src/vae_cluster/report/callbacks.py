@@ -39,9 +39,12 @@ class SweepSummary(Callback):
         if not sweep.is_dir():
             return
         counts: dict[str, int] = {}
+        complete = []
         for d in find_run_dirs([sweep]):
             row, _, _ = read_run(d)
             status = row["status"]
+            if status == "complete":
+                complete.append(d)
             fresh = (d / "run.json").exists() and (d / "run.json").stat().st_mtime >= self.t0 - 1
             refused = (d / REFUSED).exists() and (d / REFUSED).stat().st_mtime >= self.t0 - 1
             if refused:  # this sweep's job left an earlier complete run alone (report/records.py)
@@ -51,6 +54,7 @@ class SweepSummary(Callback):
             counts[status] = counts.get(status, 0) + 1
         summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
         print(f"vae-cluster: sweep {sweep}: {summary}", file=sys.stderr)
+        print_sweep_headline(complete)
         if self.leaderboard and counts.get("complete", 0) >= 2:
             from vae_cluster.report.sweep import write_sweep_report
             from vae_cluster.utils.errors import UserError
@@ -61,3 +65,17 @@ class SweepSummary(Callback):
                       f"other metrics)", file=sys.stderr)
             except UserError as err:
                 log.info("no leaderboard: %s", err)
+
+
+def print_sweep_headline(run_dirs: list[Path]) -> None:
+    """The headline once per sweep: per target, the best row among every complete job's rows."""
+    import json
+
+    from vae_cluster.report.headline import protocol_name, sweep_headline
+
+    if not run_dirs:
+        return
+    info = json.loads((run_dirs[0] / "run.json").read_text())
+    text = sweep_headline(run_dirs, protocol_name(info))
+    if text:
+        print("best per target over the sweep (job/row):\n" + text)

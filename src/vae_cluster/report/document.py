@@ -174,10 +174,15 @@ def image_src(path: Path, link_from: Path | None = None) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
+BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+
 def inline(text: str) -> str:
-    """Escape, then turn `code` spans into <code> (the only inline markup the reports use)."""
+    """Escape, then turn `code` spans into <code> and **bold** into <strong> (the only inline markup the reports
+    use; the text stays escaped, so nothing from metadata becomes live markup)."""
     parts = html.escape(text).split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+    return "".join(f"<code>{p}</code>" if i % 2 else BOLD.sub(r"<strong>\1</strong>", p)
+                   for i, p in enumerate(parts))
 
 
 def as_text(col: pd.Series) -> pd.Series:

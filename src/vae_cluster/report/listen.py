@@ -231,8 +231,11 @@ def latent_map(pts: pd.DataFrame, meta: dict, out_dir: Path, plotly_dir: Path | 
     colourings.update({c: pts[c].replace("", "?").to_numpy() for c in ("genre", "language") if (pts[c] != "").any()})
     shown_cluster = cluster_names(pts[cluster_col].to_numpy()) if cluster_col else np.array([""] * len(pts))
     # each point's hover and click data once (the traces of every colouring hold row numbers into it)
+    audio = [str(a) for a in (pts["audio"] if "audio" in pts else [""] * len(pts))]
+    folder = os.path.commonprefix([a for a in audio if a]).rpartition("/")[0] if any(audio) else ""
+    folder = folder + "/" if folder else ""  # the audio folder once in the page, each point its file name
     rows = [list(map(str, r)) for r in zip(pts["title"], pts["artist"], [label_text(r) for r in pts.to_dict("records")],
-                                           shown_cluster, pts["audio"] if "audio" in pts else [""] * len(pts))]
+                                           shown_cluster, [a.removeprefix(folder) if a else "" for a in audio])]
     fig = go.Figure()
     groups = []
     for gi, (name, values) in enumerate(colourings.items()):
@@ -257,7 +260,8 @@ def latent_map(pts: pd.DataFrame, meta: dict, out_dir: Path, plotly_dir: Path | 
                "report.html and open the page again, or run with report.sweep_assets=per_job.</p>")
     config = {"displaylogo": False, "responsive": True}
     script = ("(function(){if(typeof Plotly==='undefined'){document.getElementById('map-missing').style.display="
-              f"'block';return;}}var P={script_json(rows)},F={script_json(json.loads(pio.to_json(fig)))};"
+              f"'block';return;}}var P={script_json(rows)},A={script_json(folder)},"
+              f"F={script_json(json.loads(pio.to_json(fig)))};P.forEach(function(r){{if(r[4])r[4]=A+r[4];}});"
               "F.data.forEach(function(t){t.customdata=t.customdata.map(function(i){return P[i];});});"
               f"Plotly.newPlot('latent-map',F.data,F.layout,{script_json(config)}).then(function(gd){{"
               "gd.on('plotly_click',function(ev){var d=ev.points[0].customdata;if(!d[4])return;"

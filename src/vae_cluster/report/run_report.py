@@ -190,11 +190,14 @@ def build(out_dir: Path, options=None, plotly_dir: Path | None = None) -> Docume
     doc.h("Headline")
     rows = headline(m, protocol_name(info)) if m is not None else []
     doc.raw(headline_html(rows), headline_markdown(rows))
-    for line in banner_lines(m) if m is not None else []:
-        doc.p(line.lstrip("> ").strip(), "warning")
-    doc.p("The model's clusters against each label (NMI; AMI, which is corrected for chance, where few items "
-          "were scored or a small-sample guard fired) next to the best same-run baseline (raw features, "
-          "PCA, autoencoder; clustered the same way) and the label-permutation chance level.", "note")
+    for line in banner_lines(m, single_class=False) if m is not None else []:  # the headline names those
+        if line.lstrip("> ").strip():
+            doc.p(line.lstrip("> ").strip(), "warning")
+    doc.p("Per label, the row of this run whose clusters agree best with it (the model's facets, per-modality "
+          "rows and the raw / PCA / autoencoder baselines, all clustered the same way; rows given that label as "
+          "input are left out), with the label-permutation chance level, the p-value, k and n, then the model's "
+          "other rows. NMI; AMI (corrected for chance: its chance level is 0) where few items were scored or a "
+          "small-sample guard fired.", "note")
 
     # -- listening ---------------------------------------------------------------------
     doc.h("Cluster cards")
@@ -321,11 +324,22 @@ def training_facts(hist: pd.DataFrame) -> dict:
     return facts
 
 
+def evaluated_set(info: dict, cfg: dict) -> str:
+    """What was clustered and scored, from the protocol the run used (run.json), not the unused eval.split."""
+    ev = cfg.get("eval", {})
+    protocol = info.get("protocol") or ev.get("protocol", "")
+    if protocol == "all":
+        return "all items (eval.protocol=all)"
+    if protocol == "cv":
+        return f"every item once, in its held-out fold (eval.protocol=cv, {ev.get('folds', '?')} folds)"
+    return f"the {ev.get('split', '?')} split (eval.protocol=holdout)"
+
+
 def data_section(doc: Document, out_dir: Path, info: dict, cfg: dict, choices: dict) -> None:
     doc.h("Data")
     d = cfg.get("data", {})
     doc.kv({"data set": choices.get("data", ""), "root": d.get("root", ""), "items kept": info.get("n_items", ""),
-            "items evaluated": info.get("n_eval", ""), "evaluated split": cfg.get("eval", {}).get("split", ""),
+            "items evaluated": info.get("n_eval", ""), "evaluated": evaluated_set(info, cfg),
             "items skipped": info.get("n_skipped", ""),
             "split fractions (train/val/test)": "/".join(str(f) for f in cfg.get("split", {}).get("fractions", [])),
             "split grouped by": cfg.get("split", {}).get("group_by", "")})
