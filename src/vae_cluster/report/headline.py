@@ -55,6 +55,8 @@ def headline(metrics: pd.DataFrame, protocol: str, metric: str | None = None, le
     if metric is None:  # chance-corrected AMI where n is small or a guard fired (evaluation/guards.py)
         small = any(headline_metric(r) == "ami" for _, r in own_rows.iterrows())
         metric = "ami" if small and "ami" in m else "nmi"
+        if "stability" in m and not pd.to_numeric(m.get(metric), errors="coerce").notna().any():
+            metric = "stability"  # no label scored (a label-free run): the label-free score and its k
     if metric not in m:
         return []
     uses = as_text(m["uses_labels"]) if "uses_labels" in m else pd.Series("", index=m.index)
@@ -88,6 +90,8 @@ def _facet_text(r: dict, name: str) -> str:
     parts = []
     for i, f in enumerate(r["facets"]):
         text = f"{f['name']} {name} {fmt(f['value'])}"
+        if name == "stability" and f.get("k") is not None:
+            text += f" at k={f['k']}"
         if len(r["facets"]) > 1:
             bits = [f"p={fmt(f['p_value'])}"] if not math.isnan(f["p_value"]) else []
             if f["n"] != r["n"]:
