@@ -34,11 +34,15 @@ def group_identical_rows(items: pd.DataFrame) -> pd.DataFrame:
     return share_song_ids(items, key, "feature_table row(s) with exactly repeated features")
 
 
+#: the label column's default name: optional (no label: a label-free run)
+DEFAULT_LABEL = "label"
+
+
 class FeatureTable(Dataset):
     name = "feature_table"
 
     def __init__(self, root: str | Path | None = None, tables: list | None = None, id_column: str = "filename",
-                 label_column: str = "label", exclude: list | None = ("length",), encoding: str = "utf-8-sig",
+                 label_column: str = DEFAULT_LABEL, exclude: list | None = ("length",), encoding: str = "utf-8-sig",
                  song_pattern: str | None = CLIP_SUFFIX, group_duplicates: bool = True,
                  language_column: str | None = None, id_columns: list | None = None, **options):
         super().__init__(root, **options)
@@ -76,8 +80,10 @@ class FeatureTable(Dataset):
             raise UserError(f"cannot parse '{path}': {' '.join(str(err).split())}") from None
         raw.columns = [str(c).strip() for c in raw.columns]
         id_cols = [label_col if c == self.label_column else c for c in self.id_columns]
-        # the label column is optional (a table without labels is clustered label-free), unless it names ids
-        needed = [(self.id_column, "id_column"), *((c, "id_columns") for c in id_cols)]
+        # the default label column is optional (a table without labels is clustered label-free); one the user
+        # named must exist
+        needed = [(self.id_column, "id_column"), *((c, "id_columns") for c in id_cols),
+                  *(() if label_col == DEFAULT_LABEL else ((label_col, "label_column"),))]
         for col, what in needed:
             if col not in raw.columns:
                 raise UserError(f"'{path}' has no column '{col}' (columns are: {', '.join(raw.columns[:8])}, ...); "

@@ -217,6 +217,7 @@ def display_table(agg: pd.DataFrame, col: Collection, metrics: list[str], tex: b
     """Readable leaderboard: identifying columns that vary, then mean ± std per metric, chance and n."""
     ident = varying(agg, [c for c in config_cols(col) if c not in ("model", "cluster")])
     rows = []
+    metrics = [m for m in metrics if f"{m}_mean" in agg and agg[f"{m}_mean"].notna().any()]  # no all-dash column
     pick = recommend(agg, col)
     for i, r in enumerate(agg.to_dict("records")):
         d = {"method": r["method_label"], "clusterer": r.get("cluster", "")}

@@ -69,7 +69,7 @@ def write_sweep_report(dirs: list[Path], out: Path | None = None, metric: str = 
 
     tables: dict[TableKey, pd.DataFrame] = {}
     if not rows.empty:
-        data_sets = list(dict.fromkeys(as_text(rows["data"]))) if "data" in rows else [""]
+        data_sets = sorted(set(as_text(rows["data"]))) if "data" in rows else [""]
         order = [(target, level)] + [(t, lv) for t in targets for lv in levels if (t, lv) != (target, level)]
         for data in data_sets:  # one table per data set x target x level, none without a value
             for t, lv in order:
