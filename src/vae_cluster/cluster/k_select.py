@@ -22,7 +22,7 @@
   ks are not tried, so a later rise above the threshold would be missed, which prediction strength, falling
   with k past the structure, rarely shows).
 - Stability of one clustering (the label-free score of every metrics row, `stability`): the same random
-  halvings; each half is clustered on its own and both clusterings are extended to every item by their
+  halvings; each half is clustered on its own (the evaluator passes the one-start fit, `fit_quick`) and both clusterings are extended to every item by their
   `assign` (transfer by prediction, Lange, Roth, Braun & Buhmann 2004, Neural Comput. 16:1299), and the two
   partitions of all items are compared with the adjusted Rand index (Hubert & Arabie 1985), the comparison
   of resampled clusterings of Ben-Hur, Elisseeff & Guyon 2002 (PSB 7:6). ARI is corrected for chance, so

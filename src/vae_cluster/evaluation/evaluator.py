@@ -190,7 +190,7 @@ class Evaluator:
         if est.clusterings_:
             return Stability(note="stability: not computed for a clusterer that finds several clusterings")
         k = int(len(np.unique(labels[labels >= 0])))
-        return stability(Z, k, est.fit_part, self.seed, self.stability_splits)
+        return stability(Z, k, est.fit_quick, self.seed, self.stability_splits)  # one start per half: see docs
 
     def evaluate(self, method: str, space: str, Z: np.ndarray, items: pd.DataFrame, clusterer,
                  uses_labels=(), full: np.ndarray | None = None, full_space: str | None = None,
