@@ -55,7 +55,7 @@ def headline(metrics: pd.DataFrame, protocol: str, metric: str | None = None, le
     if metric is None:  # chance-corrected AMI where n is small or a guard fired (evaluation/guards.py)
         small = any(headline_metric(r) == "ami" for _, r in own_rows.iterrows())
         metric = "ami" if small and "ami" in m else "nmi"
-        if "stability" in m and not pd.to_numeric(m.get(metric), errors="coerce").notna().any():
+        if "stability" in m and (metric not in m or not pd.to_numeric(m[metric], errors="coerce").notna().any()):
             metric = "stability"  # no label scored (a label-free run): the label-free score and its k
     if metric not in m:
         return []
