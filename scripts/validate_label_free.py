@@ -58,7 +58,7 @@ def analyse(sweep: Path, name: str) -> list[dict]:
         return out
     for target in [t for t in dict.fromkeys(rows["target"].astype(str)) if not t.endswith("_shuffled")]:
         r = rows[(rows["target"].astype(str) == target) & (rows["level"].astype(str) == "clip")]
-        r = r[r["uses_labels"].fillna("").astype(str) == ""] if "uses_labels" in r else r
+        r = r[r["uses_labels"].astype(object).fillna("").astype(str) == ""] if "uses_labels" in r else r
         r = r.assign(stability=pd.to_numeric(r["stability"], errors="coerce"),
                      nmi=pd.to_numeric(r["nmi"], errors="coerce")).dropna(subset=["stability", "nmi"])
         if len(r) < 4:
