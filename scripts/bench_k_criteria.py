@@ -22,6 +22,14 @@ Criteria (K-Means with n_init=10 for every k in 2..12):
 
     PYTHONPATH=src python scripts/bench_k_criteria.py --run outputs/runs/<date>/<time> [--real] [--curves]
 
+Time per criterion (`--timing`): CPU seconds (this process; ks on one core so that no worker's time escapes
+the count) of `cluster=gmm cluster.n_clusters=auto` per criterion on the synthetic data's standardised
+features, against one fixed-k fit with its stability score (what a fixed-k row costs), and prediction
+strength the way it ran before (every k on every item, 5 starts per fit on a half, no sample, no early stop).
+`--runs`: the whole command `vae-cluster run cluster=gmm trainer=fast` with `cluster.n_clusters=4` and with
+`auto`, models reused from the cache (a first run fills it), CPU seconds of the command and its workers
+(getrusage of children). Results: docs/results/k-selection-time.md.
+
 Measured (OMP_NUM_THREADS=1; runs of `vae-cluster run cluster.n_clusters=auto`, default and trainer=fast):
   space                      truth          silh  CH  DB gap gap_pc  PS xBIC stab
   blobs k=4 d=5              4                 4   4   4   4    4     4    4    2
@@ -155,14 +163,97 @@ def choose_all(X: np.ndarray, seed: int = 0) -> tuple[dict[str, int], dict[str, 
     return out, curves
 
 
+def cpu_now() -> float:
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(fn) -> tuple[object, float, float]:
+    """(result, CPU seconds, wall seconds)."""
+    import time
+
+    c0, w0 = cpu_now(), time.perf_counter()
+    out = fn()
+    return out, cpu_now() - c0, time.perf_counter() - w0
+
+
+def old_prediction_strength(est, X):
+    """Prediction strength as it ran before: every k fitted on every item, then 10 halvings x 2 fits per k
+    with the clusterer's own starts, no sample, no early stop."""
+    from vae_cluster.cluster import k_select
+
+    ks = k_select.candidates(est.k_range, len(X))
+    for k in ks:
+        clone(est).set_params(n_clusters=k).fit(X)
+    return k_select.prediction_strength_curve(X, ks, est.fit_part, est.random_state)[1]
+
+
+def timing(X: np.ndarray, name: str) -> None:
+    from vae_cluster.cluster import k_select
+    from vae_cluster.cluster.gmm import GMMClusterer
+
+    k_select.cores = lambda: 1  # one core: all CPU time is this process's
+    est = GMMClusterer(random_state=0, k_range=list(KS))
+    print(f"\n{name}: {len(X)} items x {X.shape[1]} dims, cluster=gmm (full covariance, n_init=5), k in {KS}")
+    print(f"{'criterion':40s} {'k':>3s} {'CPU s':>7s} {'wall s':>7s} {'x fixed':>8s}")
+
+    fit, base_fit, wall = timed(lambda: clone(est).set_params(n_clusters=4).fit(X))
+    print(f"{'fixed k=4: one fit':40s} {4:3d} {base_fit:7.1f} {wall:7.1f}")
+    _, stab, wall = timed(lambda: k_select.stability(X, 4, fit.fit_quick, 0))  # as the evaluator does
+    print(f"{'stability score of one clustering':40s} {4:3d} {stab:7.1f} {wall:7.1f}")
+    base = base_fit + stab
+    print(f"(x fixed = (criterion + stability) / (fit + stability): the clustering cost of one row, auto vs fixed)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for c in ("prediction_strength", "bic", "silhouette", "calinski_harabasz", "davies_bouldin"):
+            f, cpu, wall = timed(lambda c=c: clone(est).set_params(n_clusters="auto", k_criterion=c).fit(X))
+            print(f"{c:40s} {f.k_chosen_:3d} {cpu:7.1f} {wall:7.1f} {(cpu + stab) / base:8.1f}", flush=True)
+        k, cpu, wall = timed(lambda: old_prediction_strength(est, X))
+        print(f"{'prediction_strength (before)':40s} {k:3d} {cpu:7.1f} {wall:7.1f} {(cpu + stab) / base:8.1f}",
+              flush=True)
+    print("gap / gap_pc: not timed here (10 reference data sets x every k, the slowest by far)")
+
+
+def runs(cache: str, extra: list[str]) -> None:
+    import subprocess
+    import sys
+    import tempfile
+
+    exe = Path(sys.executable).with_name("vae-cluster")
+    base = [str(exe), "run", "cluster=gmm", "trainer=fast", "plots=none", f"paths.cache_dir={cache}", *extra]
+    out = Path(tempfile.mkdtemp(prefix="bench_k_"))
+    subprocess.run([*base, "cluster.n_clusters=4", f"hydra.run.dir={out / 'warmup'}"], check=True,
+                   capture_output=True)
+    print(f"\n`{' '.join(base[1:])}` (models from the cache), CPU s of the command and its workers:")
+    got = {}
+    for k in ("4", "auto"):
+        _, cpu, wall = timed(lambda k=k: subprocess.run([*base, f"cluster.n_clusters={k}",
+                                                         f"hydra.run.dir={out / k}"], check=True,
+                                                        capture_output=True))
+        got[k] = cpu
+        print(f"  cluster.n_clusters={k:5s} CPU {cpu:7.1f} s  wall {wall:7.1f} s", flush=True)
+    print(f"  auto / fixed: {got['auto'] / got['4']:.2f} x (CPU)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--timing", action="store_true", help="CPU time per criterion (gmm) on the synthetic data")
+    ap.add_argument("--runs", action="store_true", help="whole runs: cluster=gmm with k=4 and with auto")
     ap.add_argument("--run", type=Path, help="a completed default run (its bundle gives the VAE latents)")
     ap.add_argument("--real", action="store_true", help="also songs_en_de and gtzan_mini (mfcc_stats)")
     ap.add_argument("--curves", action="store_true", help="also print each project criterion's curve")
-    args = ap.parse_args()
+    args, extra = ap.parse_known_args()
     rows: dict[str, tuple[np.ndarray, str]] = generic()
     cache = os.environ.get("BENCH_CACHE", "outputs/cache")
+    if args.timing or args.runs:
+        if args.timing:
+            X = synthetic_features(cache)
+            timing(X, "synthetic mfcc_stats, standardised")
+        if args.runs:
+            runs(cache, extra)
+        return
     if args.run:
         rows.update(synthetic(args.run, cache))
     if args.real:
@@ -177,6 +268,18 @@ def main() -> None:
         if args.curves:
             for c, curve in curves.items():
                 print(f"    {SHORT[c]:>6s}: " + " ".join(f"{k}:{v:.3g}" for k, v in curve.items()))
+
+
+def synthetic_features(cache: str) -> np.ndarray:
+    """The default synthetic data's mfcc_stats features, standardised (what `raw` clusters)."""
+    from hydra.utils import instantiate
+
+    from vae_cluster.commands.check import build_dataset
+    from vae_cluster.config import compose
+
+    cfg = compose(["features=mfcc_stats", f"paths.cache_dir={cache}", "features.progress=false"], REPO / "conf")
+    feats = instantiate(cfg.features).extract(build_dataset(cfg).load())
+    return StandardScaler().fit_transform(feats.X.reshape(len(feats.X), -1))
 
 
 def real(cache: str) -> dict[str, tuple[np.ndarray, str]]:

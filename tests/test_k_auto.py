@@ -44,8 +44,23 @@ def test_auto_finds_four_blobs_without_labels(est, criterion, blobs):
     X, _ = blobs
     est.set_params(k_range=[2, 8]).fit(X)
     assert est.k_criterion_ == criterion and est.k_chosen_ == 4
-    assert sorted(est.k_curve_) == list(range(2, 9)) and len(np.unique(est.labels_)) == 4
+    tried = sorted(est.k_curve_)  # prediction strength stops once it has clearly peaked
+    assert tried == list(range(2, tried[-1] + 1)) and tried[-1] >= 4 and len(np.unique(est.labels_)) == 4
+    assert tried[-1] == 8 or (criterion == "prediction_strength" and "the criterion had peaked" in est.note_)
     assert f"k=4 chosen by {criterion} over 2..8" in est.note_
+
+
+def test_prediction_strength_stops_once_peaked_and_keeps_the_choice(blobs):
+    """Early stop and the sample change the cost, not the choice: the same k as the full scan."""
+    from vae_cluster.cluster import k_select
+
+    X, _ = blobs
+    est = KMeansClusterer(n_init=2)
+    full, k_full = k_select.prediction_strength_curve(X, range(2, 11), est.fit_part, 0)
+    fast, k_fast = k_select.prediction_strength_curve(X, range(2, 11), est.fit_part, 0, jobs=2, early_stop=True)
+    assert k_fast == k_full == 4 and len(fast) < len(full)
+    assert all(fast[k] == pytest.approx(full[k]) for k in fast)  # same halvings below the sample size
+    assert k_select.peaked({2: 0.9, 3: 0.95, 4: 0.6, 5: 0.5}) and not k_select.peaked({2: 0.9, 3: 0.85, 4: 0.6})
 
 
 @pytest.mark.parametrize("k,seed", [(3, 0), (5, 1), (7, 2)])

@@ -170,6 +170,12 @@ class BaseClusterer(BaseEstimator, ClusterMixin):
         """Fit every k of the range, keep the one the label-free criterion prefers; returns the note."""
         criterion = k_select.check_criterion(self.k_criterion, self.default_k_criterion)
         ks = k_select.candidates(self.k_range, len(X))
+        if criterion == "prediction_strength":  # on halves only; the chosen k alone is fitted on every item
+            curve, chosen = k_select.prediction_strength_curve(X, ks, self.fit_quick, self.random_state,
+                                                               jobs=min(k_select.cores(), len(ks)), early_stop=True)
+            self.estimator_ = self._estimator(chosen)
+            self.labels_ = np.asarray(self._fit_predict(X), dtype=int)
+            return self._chosen(chosen, criterion, curve, ks)
         fits, curve = {}, {}
         for k in ks:
             self.estimator_ = self._estimator(k)
@@ -181,22 +187,35 @@ class BaseClusterer(BaseEstimator, ClusterMixin):
             curve, chosen = k_select.gap_curve(X, {k: lab for k, (_, lab) in fits.items()},
                                                lambda k, R: self._estimator(k).fit_predict(R), self.random_state,
                                                aligned=criterion == "gap_pc")
-        elif criterion == "prediction_strength":
-            curve, chosen = k_select.prediction_strength_curve(X, ks, self.fit_part, self.random_state)
         else:
             chosen = k_select.best(curve, lower_is_better=criterion in k_select.LOWER_IS_BETTER)
         self.estimator_, self.labels_ = fits[chosen]
+        return self._chosen(chosen, criterion, curve, ks)
+
+    def _chosen(self, chosen: int, criterion: str, curve: dict, ks: list[int]) -> str:
+        """Record the label-free choice of k; returns the note."""
         self.k_chosen_, self.k_criterion_, self.k_curve_ = chosen, criterion, curve
+        tried = sorted(curve)
         note = f"k={chosen} chosen by {criterion} over {ks[0]}..{ks[-1]}"
+        if tried and tried[-1] < ks[-1]:
+            note += f" (stopped after k={tried[-1]}: the criterion had peaked)"
         if criterion == "prediction_strength" and not curve[chosen] >= k_select.PS_THRESHOLD:
             note += (f" (no k reached prediction strength {k_select.PS_THRESHOLD}: weak cluster structure, "
                      f"the strongest k ({curve[chosen]:.2f}) taken)")
         return note
 
-    def fit_part(self, k: int, A):
-        """A fresh copy fitted on part A of the items with k clusters: (its labels, how new points join)."""
-        est = clone(self).set_params(n_clusters=k).fit(A)
+    def resample_params(self) -> dict:
+        """Settings of the fits on halves of the items when scanning ks for `auto`; default: the same."""
+        return {}
+
+    def fit_part(self, k: int, A, quick: bool = False):
+        """A fresh copy fitted on part A of the items with k clusters: (its labels, how new points join);
+        `quick`: with `resample_params` (one start), for scanning many ks."""
+        est = clone(self).set_params(n_clusters=k, **(self.resample_params() if quick else {})).fit(A)
         return est.labels_, lambda Z: est.assign(Z, A)[0]
+
+    def fit_quick(self, k: int, A):
+        return self.fit_part(k, A, quick=True)
 
     def _bic(self, X) -> float:
         """BIC of the fitted estimator (mixture models override this)."""

@@ -15,15 +15,31 @@
   `PS_SPLITS` random halvings with each half the test half once. k = the largest k with ps(k) >=
   `PS_THRESHOLD` (0.8, the paper's suggestion): the most clusters that can be reproduced from independent
   data, rather than the partition that looks best on the data it was fitted to. When no k reaches it,
-  the highest ps.
+  the highest ps. Cost (not part of the criterion): above `PS_ITEMS` items the halvings are drawn from a
+  seeded sample of that size; each fit on a half makes one start (`BaseClusterer.resample_params`); the ks
+  run in batches, one k per core the process may use; and the scan stops once `PS_PATIENCE` ks in a row fall
+  below both the threshold and the best value so far minus `PS_MARGIN` (the curve has clearly peaked; larger
+  ks are not tried, so a later rise above the threshold would be missed, which prediction strength, falling
+  with k past the structure, rarely shows).
+- Stability of one clustering (the label-free score of every metrics row, `stability`): the same random
+  halvings; each half is clustered on its own (the evaluator passes the one-start fit, `fit_quick`) and both clusterings are extended to every item by their
+  `assign` (transfer by prediction, Lange, Roth, Braun & Buhmann 2004, Neural Comput. 16:1299), and the two
+  partitions of all items are compared with the adjusted Rand index (Hubert & Arabie 1985), the comparison
+  of resampled clusterings of Ben-Hur, Elisseeff & Guyon 2002 (PSB 7:6). ARI is corrected for chance, so
+  a k that any partition would reach by chance scores ~0 whatever k is; 1 = both halves find the same
+  partition. The spread is the sample std over the halvings. Prediction strength at that k comes from the
+  same fits. Above `STABILITY_ITEMS` items a seeded sample of that size is resampled (the quantity does not
+  need every item; it keeps the cost bounded).
 """
 from __future__ import annotations
 
 import numbers
+import os
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
 from vae_cluster.cluster.settings import K_CRITERIA
 from vae_cluster.utils.errors import UserError
@@ -32,6 +48,11 @@ SILHOUETTE_ITEMS = 2000   # silhouette on a seeded sample above this many items 
 GAP_REFERENCES = 10
 PS_SPLITS = 10     # random halvings for prediction strength (each half is the test half once)
 PS_THRESHOLD = 0.8
+PS_ITEMS = 1000    # prediction strength for choosing k on a seeded sample above this many items
+PS_PATIENCE = 2    # early stop: ks in a row clearly below the peak (see the module's docstring)
+PS_MARGIN = 0.1
+STABILITY_SPLITS = 5   # random halvings behind each row's stability score (5 ARIs, 10 prediction strengths)
+STABILITY_ITEMS = 2000  # stability on a seeded sample above this many items
 #: criteria scored on one partition at a time (the others: bic, gap, gap_pc, prediction_strength)
 INDICES = ("silhouette", "calinski_harabasz", "davies_bouldin")
 LOWER_IS_BETTER = ("bic", "davies_bouldin")
@@ -132,21 +153,100 @@ def pair_agreement(test_labels, predicted) -> float:
     return worst
 
 
-def prediction_strength_curve(X, ks, fit, seed: int = 0, splits: int = PS_SPLITS) -> tuple[dict, int]:
-    """(k -> mean prediction strength, chosen k). `fit(k, A)` clusters A with k clusters and returns
-    (labels of A, a function giving the cluster of new points); `splits` random halvings."""
-    rng = np.random.default_rng(seed)
-    halves = [np.array_split(rng.permutation(len(X)), 2) for _ in range(splits)]
-    curve = {}
+def halvings(n: int, splits: int, rng) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [tuple(np.array_split(rng.permutation(n), 2)) for _ in range(splits)]
+
+
+def split_scores(X, k: int, halves, fit, agreement: bool = False) -> tuple[list[float], list[float]]:
+    """(prediction strengths, ARIs) of k clusters over the given halvings: two prediction strengths per halving
+    (each half the test half once) and, with `agreement`, the ARI between the two halves' clusterings extended
+    to every item. Halvings with a half smaller than k are skipped."""
+    strength, ari = [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter on a half says nothing more than the score
-        for k in ks:
-            scores = []
-            for a, b in halves:
-                if min(len(a), len(b)) < k:
-                    continue
-                (la, pa), (lb, pb) = fit(k, X[a]), fit(k, X[b])
-                scores += [pair_agreement(la, np.asarray(pb(X[a]))), pair_agreement(lb, np.asarray(pa(X[b])))]
-            curve[k] = float(np.mean(scores)) if scores else np.nan
-    strong = [k for k in ks if curve[k] >= PS_THRESHOLD]
+        for a, b in halves:
+            if min(len(a), len(b)) < k:
+                continue
+            (la, pa), (lb, pb) = fit(k, X[a]), fit(k, X[b])
+            strength += [pair_agreement(la, np.asarray(pb(X[a]))), pair_agreement(lb, np.asarray(pa(X[b])))]
+            if agreement:
+                ari.append(float(adjusted_rand_score(np.asarray(pa(X)), np.asarray(pb(X)))))
+    return strength, ari
+
+
+def cores() -> int:
+    """The cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _strength(X, k, halves, fit) -> float:
+    scores = split_scores(X, k, halves, fit)[0]
+    return float(np.mean(scores)) if scores else np.nan
+
+
+def peaked(curve: dict) -> bool:
+    """The last `PS_PATIENCE` values are below the threshold and clearly below the best so far."""
+    vals = [v for v in curve.values() if np.isfinite(v)]
+    tail = list(curve.values())[-PS_PATIENCE:]
+    return (len(tail) == PS_PATIENCE and bool(vals) and
+            all(np.isfinite(v) and v < PS_THRESHOLD and v < max(vals) - PS_MARGIN for v in tail))
+
+
+def prediction_strength_curve(X, ks, fit, seed: int = 0, splits: int = PS_SPLITS, jobs: int = 1,
+                              early_stop: bool = False) -> tuple[dict, int]:
+    """(k -> mean prediction strength, chosen k). `fit(k, A)` clusters A with k clusters and returns
+    (labels of A, a function giving the cluster of new points); `splits` random halvings; `jobs` ks at a
+    time (processes); `early_stop`: stop once the curve has clearly peaked (`peaked`)."""
+    X = np.asarray(X)
+    rng = np.random.default_rng(seed)
+    halves = halvings(len(X), splits, rng)
+    if early_stop and len(X) > PS_ITEMS:  # the sample only for choosing k (stability scores use their own)
+        X = X[np.sort(np.random.default_rng(seed).choice(len(X), PS_ITEMS, replace=False))]
+        halves = halvings(len(X), splits, rng)
+    curve: dict = {}
+    ks = list(ks)
+    step = max(1, jobs)
+    for i in range(0, len(ks), step):
+        batch = ks[i:i + step]
+        if step > 1 and len(batch) > 1:
+            from joblib import Parallel, delayed
+
+            vals = Parallel(n_jobs=len(batch))(delayed(_strength)(X, k, halves, fit) for k in batch)
+        else:
+            vals = [_strength(X, k, halves, fit) for k in batch]
+        curve.update(zip(batch, vals))
+        if early_stop and peaked(curve):
+            break
+    strong = [k for k in curve if curve[k] >= PS_THRESHOLD]
     return curve, max(strong) if strong else best(curve)
+
+
+@dataclass(frozen=True)
+class Stability:
+    """The label-free score of one clustering: half-split ARI (mean and sample std over the halvings) and the
+    prediction strength at the same k from the same fits; NaN (and `note`) when it cannot be computed."""
+
+    score: float = np.nan
+    sd: float = np.nan
+    strength: float = np.nan
+    splits: int = 0
+    note: str = ""
+
+
+def stability(X, k: int, fit, seed: int = 0, splits: int = STABILITY_SPLITS) -> Stability:
+    """Stability of k clusters of X under random halvings (see the module's docstring); `fit` as for
+    `prediction_strength_curve`."""
+    X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+    rng = np.random.default_rng(seed)
+    if len(X) > STABILITY_ITEMS:
+        X = X[np.sort(rng.choice(len(X), STABILITY_ITEMS, replace=False))]
+    if k < 2 or len(X) < 4 * k:
+        return Stability(note=f"stability: too few items ({len(X)}) for k={k} on half of them")
+    strength, ari = split_scores(X, k, halvings(len(X), splits, rng), fit, agreement=True)
+    if not ari:
+        return Stability(note="stability: no halving could be clustered")
+    return Stability(float(np.mean(ari)), float(np.std(ari, ddof=1)) if len(ari) > 1 else np.nan,
+                     float(np.mean(strength)), len(ari))

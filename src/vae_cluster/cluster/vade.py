@@ -57,6 +57,11 @@ class ModelClusterer(BaseClusterer):
     def _bic(self, X) -> float:
         return float(self.estimator_.bic(X))
 
+    def resample_params(self) -> dict:
+        # one start per fit on a half: each halving is a fresh draw, so the restarts that protect one
+        # full-data fit from a poor local optimum are averaged out over the halvings instead
+        return {"n_init": 1}
+
     def _estimator(self, k):
         return GaussianMixture(n_components=k, covariance_type=self.covariance_type, n_init=self.n_init,
                                random_state=self.random_state)

@@ -34,11 +34,15 @@ def group_identical_rows(items: pd.DataFrame) -> pd.DataFrame:
     return share_song_ids(items, key, "feature_table row(s) with exactly repeated features")
 
 
+#: the label column's default name: optional (no label: a label-free run)
+DEFAULT_LABEL = "label"
+
+
 class FeatureTable(Dataset):
     name = "feature_table"
 
     def __init__(self, root: str | Path | None = None, tables: list | None = None, id_column: str = "filename",
-                 label_column: str = "label", exclude: list | None = ("length",), encoding: str = "utf-8-sig",
+                 label_column: str = DEFAULT_LABEL, exclude: list | None = ("length",), encoding: str = "utf-8-sig",
                  song_pattern: str | None = CLIP_SUFFIX, group_duplicates: bool = True,
                  language_column: str | None = None, id_columns: list | None = None, **options):
         super().__init__(root, **options)
@@ -76,7 +80,10 @@ class FeatureTable(Dataset):
             raise UserError(f"cannot parse '{path}': {' '.join(str(err).split())}") from None
         raw.columns = [str(c).strip() for c in raw.columns]
         id_cols = [label_col if c == self.label_column else c for c in self.id_columns]
-        needed = [(self.id_column, "id_column"), (label_col, "label_column"), *((c, "id_columns") for c in id_cols)]
+        # the default label column is optional (a table without labels is clustered label-free); one the user
+        # named must exist
+        needed = [(self.id_column, "id_column"), *((c, "id_columns") for c in id_cols),
+                  *(() if label_col == DEFAULT_LABEL else ((label_col, "label_column"),))]
         for col, what in needed:
             if col not in raw.columns:
                 raise UserError(f"'{path}' has no column '{col}' (columns are: {', '.join(raw.columns[:8])}, ...); "
@@ -98,7 +105,7 @@ class FeatureTable(Dataset):
                                 f"leave it out with data.exclude=[{', '.join([*self.exclude, col])}]")
             feats[PREFIX + col] = num.astype(float).to_numpy()
         stems = raw[self.id_column].str.strip().map(lambda f: Path(f).stem if f else "")
-        labels = raw[label_col].str.strip()
+        labels = raw[label_col].str.strip() if label_col in raw else pd.Series("", index=raw.index)
         others = [raw[c].str.strip() for c in id_cols if c != self.id_column]  # id parts besides the file name
         prefix = ["/".join(parts) for parts in zip(*others)] if others else [""] * len(raw)
         df = pd.DataFrame({"id": [f"{p}/{s}" if p else s for p, s in zip(prefix, stems)], "path": "",
@@ -133,7 +140,7 @@ class FeatureTable(Dataset):
         if not len(dup):
             return
         rows = df.index[df["id"] == dup.iloc[0]]
-        labels = sorted(set(raw.loc[rows, label_col].str.strip()))
+        labels = sorted(set(raw.loc[rows, label_col].str.strip())) if label_col in raw else []
         hint = (f"the file name alone is not unique (labels {', '.join(labels[:4])}); set "
                 f"data.id_columns=[{label_col}, {self.id_column}]") if len(labels) > 1 and label_col not in self.id_columns \
             else f"make the rows unique or name more columns in data.id_columns (now {self.id_columns})"

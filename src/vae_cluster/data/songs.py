@@ -24,7 +24,8 @@ class SongsFolder(Dataset):
     """Audio files listed in `metadata` (default `metadata.csv` in the root).
 
     `columns` maps our names (filename, language, genre, lyrics, artist, title, song_id) to the
-    CSV's column names, e.g. `data.columns.genre=style`. Required: filename, language, genre.
+    CSV's column names, e.g. `data.columns.genre=style`. Required: filename. Labels (language, genre) are
+    optional: a column that is missing leaves that label empty (a mapped column must exist).
     Bytes that are not valid in `encoding` are decoded with U+FFFD and the rows are reported (warning
     and a `notes` column). Listed files that do not exist stay in the table: feature extraction skips
     and lists them in skipped.csv (the run stops above features.max_bad_fraction). Dropped here, with one
@@ -35,7 +36,7 @@ class SongsFolder(Dataset):
     """
 
     name = "songs"
-    required = ("filename", "language", "genre")
+    required = ("filename",)
 
     def __init__(self, root: str | Path | None = None, metadata: str = "metadata.csv",
                  columns: dict | None = None, encoding: str = "utf-8-sig", allow_outside_root: bool = False,
@@ -49,6 +50,8 @@ class SongsFolder(Dataset):
         if bad:
             raise UserError(f"data.columns.{bad[0]}: unknown field; map any of {', '.join(OURS)}")
         self.columns.update(given)
+        # mapped to another name by the user: that column must exist
+        self.given = tuple(k for k, v in given.items() if k not in self.required and v != k)
         self.encoding = encoding
         self.allow_outside_root = bool(allow_outside_root)
 
@@ -114,7 +117,7 @@ class SongsFolder(Dataset):
     def items(self) -> pd.DataFrame:
         meta = self.read_metadata()
         meta_path = self.meta_path
-        for ours in self.required:
+        for ours in (*self.required, *self.given):
             col = self.columns[ours]
             if col not in meta.columns:
                 raise UserError(f"'{meta_path}' has no column '{col}' (needed for {ours}; "
@@ -176,7 +179,7 @@ class SongsFolder(Dataset):
                           f"and listed in skipped.csv", stacklevel=3)
         for label in ("language", "genre"):
             empty = int((df[label] == "").sum())
-            if empty:
+            if empty and self.columns[label] in meta.columns:
                 warnings.warn(f"{meta_path}: {empty} row(s) have an empty '{self.columns[label]}' "
                               f"({label}); they form their own '' class", stacklevel=3)
         df["notes"] = notes.str.strip("; ").values

@@ -21,6 +21,16 @@ Honesty rules implemented here:
   whose note starts "single class: not scored" and no assignments (`scorable_targets` lists the others).
 - Small-sample guards (`guards.py`): the `warning` column holds short codes (small-class, few-per-cluster,
   high-chance) and the note says why; each code is logged once per Evaluator (one per run).
+- Label-free score of every clustering (`stability`, `stability_sd`, `prediction_strength`): half-split ARI of
+  the clusterer refitted on random halvings of the items, both halves' clusterings extended to every item
+  (`cluster.k_select.stability`: Lange et al. 2004, Ben-Hur et al. 2002), and prediction strength at that k
+  (Tibshirani & Walther 2005) from the same fits. Computed in the clustered space without any label, so
+  rows of different spaces, methods and clusterers are on the same footing; the same value on every level
+  and target that share the clustering. NaN with a note where there is no k to refit (density clusterers,
+  the model's own clusters, several clusterings of one fit). `eval.stability_splits=0` turns it off.
+- `eval.targets=auto` (default): the label columns of the data (genre, language) that have values. With none,
+  the run is label-free: one target `clusters` (UNLABELLED) whose rows carry the k, the internal metrics and
+  the stability only, and k is chosen without labels (`auto`) unless `cluster.n_clusters` fixes it.
 - `cluster.n_clusters=auto`: one label-free fit scored against every target (like density clusterers);
   `k_requested` is "auto", the note names the chosen k and criterion, and `k_selections[method]` keeps
   the curve for `plots.k_selection.plot_k_curve`.
@@ -34,6 +44,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from vae_cluster.cluster.k_select import Stability, stability
 from vae_cluster.data.base import LABELS
 from vae_cluster.evaluation.guards import SINGLE_CLASS, TEXT, guard_codes, guard_note
 from vae_cluster.evaluation.metrics import (CHANCE, EXTERNAL, INTERNAL, external_metrics, internal_metrics,
@@ -41,10 +52,15 @@ from vae_cluster.evaluation.metrics import (CHANCE, EXTERNAL, INTERNAL, external
 from vae_cluster.utils.errors import UserError
 
 log = logging.getLogger(__name__)
+#: the targets `eval.targets=auto` looks for, in this order
+AUTO_TARGETS = ("genre", "language")
+#: the target of a run without labels: its rows hold the label-free scores only
+UNLABELLED = "clusters"
+STABILITY = ("stability", "stability_sd", "prediction_strength")
 
 #: column order of metrics.csv
 COLUMNS = ["method", "space", "target", "level", "k", "k_requested", "k_criterion", "n_classes", "n_items", "coverage",
-           *INTERNAL, "unreduced_space", *(f"unreduced_{m}" for m in INTERNAL), *EXTERNAL, *CHANCE,
+           *STABILITY, *INTERNAL, "unreduced_space", *(f"unreduced_{m}" for m in INTERNAL), *EXTERNAL, *CHANCE,
            "uses_labels", "warning", "note"]
 
 
@@ -98,10 +114,10 @@ def tidy(rows: list[dict]) -> pd.DataFrame:
 
 
 class Evaluator:
-    def __init__(self, targets=("genre", "language"), levels=("clip", "song"), split: str = "test",
+    def __init__(self, targets="auto", levels=("clip", "song"), split: str = "test",
                  n_permutations: int = 100, shuffled_control: bool = True, seed: int = 0,
                  permutation_unit: str = "song", unreduced_internal: bool = True, protocol: str = "all",
-                 folds: int = 5, disentanglement: bool = True):
+                 folds: int = 5, disentanglement: bool = True, stability_splits: int = 5):
         if protocol not in ("all", "holdout", "cv"):
             raise UserError(f"eval.protocol={protocol!r}: choose from all, holdout, cv")
         if protocol == "cv" and (isinstance(folds, bool) or not str(folds).isdigit() or int(folds) < 2):
@@ -113,7 +129,13 @@ class Evaluator:
             raise UserError(f"eval.levels: unknown level '{bad[0]}'; choose from clip, song")
         if permutation_unit not in ("song", "clip"):
             raise UserError(f"eval.permutation_unit={permutation_unit!r}: choose from song, clip")
-        if isinstance(targets, str):
+        if isinstance(stability_splits, bool) or not str(stability_splits).isdigit():
+            raise UserError(f"eval.stability_splits={stability_splits!r} must be an integer >= 0 (0: no stability)")
+        self.stability_splits = int(stability_splits)
+        self.auto_targets = isinstance(targets, str) and targets == "auto"
+        if self.auto_targets:
+            targets = list(AUTO_TARGETS)  # until `check_targets` sees the data
+        elif isinstance(targets, str):
             targets = [targets]
         if not list(targets):
             raise UserError("eval.targets is empty; give at least one label, e.g. eval.targets=[genre]")
@@ -126,6 +148,16 @@ class Evaluator:
         self.fitted: dict[str, dict] = {}
 
     def check_targets(self, items: pd.DataFrame) -> list[str]:
+        """The targets, checked against the items; `auto`: resolved once, from the label columns they have."""
+        if self.auto_targets:
+            self.auto_targets = False
+            self.targets = [t for t in AUTO_TARGETS if t in items and (items[t].fillna("").astype(str) != "").any()]
+            if not self.targets:
+                self.targets = [UNLABELLED]
+                log.info("no label column (%s) in this data: label-free run, rows scored by stability only",
+                         ", ".join(AUTO_TARGETS))
+        if self.targets == [UNLABELLED]:
+            return self.targets
         for t in self.targets:
             if t not in items.columns or (items[t].fillna("").astype(str) == "").all():
                 have = [c for c in LABELS if c in items and (items[c].fillna("").astype(str) != "").any()]
@@ -139,7 +171,7 @@ class Evaluator:
         if est.needs_k and est.get_params().get("n_clusters") is None:
             est.set_params(n_clusters=k)
         labels = np.asarray(est.fit(Z).labels_, dtype=int)
-        info = {"note": est.note_ or "", "space": est.space_, "noise": est.noise,
+        info = {"stability": self._stability(est, Z, labels), "note": est.note_ or "", "space": est.space_, "noise": est.noise,
                 "k_requested": est.get_params().get("n_clusters") if est.needs_k else None,
                 "k_criterion": est.k_criterion_ or "", "estimator": est,
                 "clusterings": {str(n): np.asarray(v, dtype=int) for n, v in est.clusterings_.items()}}
@@ -147,6 +179,18 @@ class Evaluator:
             self.k_selections[method] = {"curve": dict(est.k_curve_), "chosen": est.k_chosen_,
                                          "criterion": est.k_criterion_}
         return labels, info
+
+    def _stability(self, est, Z, labels) -> Stability:
+        """The label-free score of one fitted clustering (see the module's docstring)."""
+        if not self.stability_splits:
+            return Stability()
+        if not est.needs_k:
+            return Stability(note="stability: not computed (no k to refit: density clusterer or the model's own "
+                                  "clusters)")
+        if est.clusterings_:
+            return Stability(note="stability: not computed for a clusterer that finds several clusterings")
+        k = int(len(np.unique(labels[labels >= 0])))
+        return stability(Z, k, est.fit_quick, self.seed, self.stability_splits)  # one start per half: see docs
 
     def evaluate(self, method: str, space: str, Z: np.ndarray, items: pd.DataFrame, clusterer,
                  uses_labels=(), full: np.ndarray | None = None, full_space: str | None = None,
@@ -193,6 +237,9 @@ class Evaluator:
         method, space, Z, items, uses_labels = v.method, v.space, v.Z, v.items, v.uses_labels
         scorable = scorable_targets(items, self.check_targets(items))
         for target in self.targets:
+            if target == UNLABELLED:
+                rows += self._unlabelled(v, clusterer, own_labels, clusters)
+                continue
             y = items[target].fillna("").astype(str).to_numpy()
             has = y != ""  # items without this label are clustered but not scored against it
             n_classes = len(np.unique(y[has]))
@@ -216,21 +263,73 @@ class Evaluator:
                 rows += self._target_rows(v, m, target, lab, info, rng)
         return Scored(rows, clusters)
 
+    def _unlabelled(self, v: View, clusterer, own_labels, clusters: dict) -> list[dict]:
+        """Rows of a run without labels: k (chosen without labels unless fixed), internal metrics, stability."""
+        fixed_k = clusterer.get_params().get("n_clusters")
+        if clusterer.needs_k and fixed_k is None and own_labels is None and "k auto" not in self._logged:
+            self._logged.add("k auto")
+            log.info("no label to count classes from: k is chosen without labels (cluster.n_clusters=auto, "
+                     "criterion cluster.k_criterion=%s)", clusterer.get_params().get("k_criterion"))
+        labels, info = self.cluster(clusterer, v.Z, "auto", v.method, v.full, v.full_space, own_labels)
+        self.fitted.setdefault(v.method, {})[UNLABELLED] = info["estimator"]
+        rows = []
+        for name, lab in (info["clusterings"] or {"": labels}).items():
+            m = f"{v.method}:{name}" if name else v.method
+            clusters.setdefault(m, {})[UNLABELLED] = lab
+            base = self._base(v, m, UNLABELLED, lab, info)
+            Zi = v.full if info["space"] and v.full is not None else v.Z
+            songs = v.items["song_id"].to_numpy()
+            for level in self.levels:
+                row = self._internal_only(level, Zi, lab, songs, info["noise"])
+                row["note"] = "; ".join(n for n in (info["note"], base.pop("note", ""), row["note"]) if n)
+                rows.append({**base, **row})
+        return rows
+
+    @staticmethod
+    def _internal_only(level: str, Z, labels, songs, noise_policy: str) -> dict:
+        labels = np.asarray(labels).copy()
+        keep = np.ones(len(labels), dtype=bool)
+        if (labels < 0).any():
+            if noise_policy == "exclude":
+                keep = labels >= 0
+            else:
+                labels[labels < 0] = labels.max() + 1
+        units = len(pd.unique(songs)) if level == "song" else len(labels)
+        Z, labels, songs = Z[keep], labels[keep], songs[keep]
+        if level == "song" and len(labels):
+            voted = song_vote(songs, labels)
+            Z, labels = pd.DataFrame(Z).groupby(songs).mean().loc[voted.index].to_numpy(), voted.to_numpy()
+        row = {"level": level, "n_items": len(labels), "coverage": len(labels) / units if units else np.nan,
+               "warning": "", "note": ""}
+        if len(labels):
+            inter, row["note"] = internal_metrics(Z, labels)
+            row.update(inter)
+        return row
+
+    def _base(self, v: View, method: str, target: str, labels, info: dict) -> dict:
+        """The columns every row of one clustering shares: names, k, its stability."""
+        own_space = info["space"]  # the clusterer worked on `full` (VaDE), not on Z
+        st: Stability = info["stability"]
+        n = v.items[target].fillna("").astype(str) if target in v.items else pd.Series([""])
+        return {"method": method, "space": own_space if own_space and v.full is not None else v.space,
+                "target": target, "k": int(len(np.unique(labels[labels >= 0]))), "k_requested": info["k_requested"],
+                "k_criterion": info["k_criterion"], "n_classes": int(n[n != ""].nunique()) if target in v.items
+                else np.nan, "uses_labels": ",".join(v.uses_labels), "stability": st.score, "stability_sd": st.sd,
+                "prediction_strength": st.strength, **({"note": st.note} if st.note and method == v.method else {})}
+
     def _target_rows(self, v: View, method: str, target: str, labels, info: dict, rng) -> list[dict]:
         """The rows of one clustering (named `method`) of view v against one target: per level, plus the control."""
         y = v.items[target].fillna("").astype(str).to_numpy()
         has, songs, full, uses_labels = y != "", v.items["song_id"].to_numpy(), v.full, v.uses_labels
         own_space = info["space"]  # the clusterer worked on `full` (VaDE), not on Z
-        Zi, sp = (full, own_space) if own_space and full is not None else (v.Z, v.space)
-        base = {"method": method, "space": sp, "target": target,
-                "k": int(len(np.unique(labels[labels >= 0]))), "k_requested": info["k_requested"],
-                "k_criterion": info["k_criterion"], "n_classes": len(np.unique(y[has])),
-                "uses_labels": ",".join(uses_labels)}
+        Zi = full if own_space and full is not None else v.Z
+        base = self._base(v, method, target, labels, info)
+        st_note = base.pop("note", "")
         if target in uses_labels:
             return [{**base, "level": level, "note": f"not scored: the model/features were given '{target}'"}
                     for level in self.levels]
         rows = []
-        notes = [info["note"]] if info["note"] else []
+        notes = [n for n in (info["note"], st_note) if n]
         if not has.all():
             notes.append(f"{int((~has).sum())} items without '{target}' not scored")
         Zt, lt, yt, st = Zi[has], labels[has], y[has], songs[has]

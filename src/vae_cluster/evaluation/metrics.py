@@ -21,7 +21,7 @@ EXTERNAL = ("ari", "nmi", "ami", "v_measure", "homogeneity", "completeness", "pu
 CHANCE = ("chance_purity", "chance_nmi", "p_nmi", "chance_ari", "p_ari")
 #: True: higher is better; False: lower is better (used by the readable table)
 HIGHER_IS_BETTER = {"silhouette": True, "calinski_harabasz": True, "davies_bouldin": False,
-                    **{m: True for m in EXTERNAL}}
+                    "stability": True, **{m: True for m in EXTERNAL}}
 
 
 def purity(y_true, y_pred) -> float:

@@ -20,7 +20,7 @@ from vae_cluster.evaluation.metrics import EXTERNAL, HIGHER_IS_BETTER, INTERNAL
 
 #: (column, header) in display order; None header = same as the column
 DISPLAY = [("method", "method"), ("space", "space"), ("k", "k"), ("n_items", "n"), ("coverage", "coverage"),
-           ("silhouette", "silhouette ↑"), ("calinski_harabasz", "CH ↑"), ("davies_bouldin", "DB ↓"),
+           ("stability", "stability ↑"), ("prediction_strength", "PS ↑"), ("silhouette", "silhouette ↑"), ("calinski_harabasz", "CH ↑"), ("davies_bouldin", "DB ↓"),
            ("unreduced_silhouette", "silhouette ↑ (unreduced)"),
            ("ari", "ARI ↑"), ("nmi", "NMI ↑"), ("ami", "AMI ↑"), ("v_measure", "V ↑"),
            ("homogeneity", "hom. ↑"), ("completeness", "compl. ↑"), ("purity", "purity ↑"),
@@ -30,6 +30,9 @@ DISPLAY = [("method", "method"), ("space", "space"), ("k", "k"), ("n_items", "n"
 
 LEGEND = """\
 How to read: one table per target label and level (clip, or song by majority vote of its clips).
+- `stability` (label-free, comparable across every row): ARI between the clusterings of two random halves of
+  the items, each extended to all items, mean ± std over the halvings; `PS` = prediction strength at that k
+  (same fits). 1 = the same clusters from independent halves; ~0 = no more agreement than chance.
 - Higher is better: silhouette, Calinski-Harabasz (CH), ARI, NMI, AMI, V-measure (V), homogeneity,
   completeness, purity, Hungarian-matched accuracy. Lower is better: Davies-Bouldin (DB).
 - Internal metrics (silhouette, CH, DB) are computed in the `space` that was clustered and are only
@@ -153,8 +156,20 @@ def _fold_view(df: pd.DataFrame) -> pd.DataFrame:
     return mean
 
 
+def with_spread(df: pd.DataFrame) -> pd.DataFrame:
+    """`stability` as 'mean ± std' over its halvings (where the std is known)."""
+    if "stability" not in df or "stability_sd" not in df:
+        return df
+    sd = pd.to_numeric(df["stability_sd"], errors="coerce")
+    mean = pd.to_numeric(leading_number(df["stability"]), errors="coerce")
+    out = df.astype({"stability": object})
+    out["stability"] = [f"{m:.3f} ± {s:.3f}" if pd.notna(m) and pd.notna(s) and not isinstance(v, str) else v
+                        for m, s, v in zip(mean, sd, df["stability"])]
+    return out
+
+
 def metrics_markdown(metrics: pd.DataFrame, title: str = "Clustering metrics") -> str:
-    df = _fold_view(metrics.copy()).reset_index(drop=True)
+    df = with_spread(_fold_view(metrics.copy()).reset_index(drop=True))
     df["note"] = notes_of(df)
     df["_not_scored"] = df["note"].str.startswith("not scored")
     banner = banner_lines(df)

@@ -65,7 +65,7 @@ class Plotter:
                              lambda p, r=rep, m=method, t=tag: self._latent(p, m, t, r, labels),
                              f"2-D map (projection in the figure title) of the representation that was clustered ({rep.space}) for {method}, coloured by cluster "
                              f"and by each label")
-            if "distributions" in self.kinds:
+            if "distributions" in self.kinds and labels:  # composition by label: none without labels
                 self._figure("distributions", method, f"clusters_{method}.png",
                              lambda p, r=rep, t=tag: stacked_bars(p, distinct_clusterings(r.clusters), labels,
                                                                   f"{t}: cluster composition"),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from vae_cluster.evaluation.evaluator import UNLABELLED
 from vae_cluster.evaluation.guards import SINGLE_CLASS, headline_metric, notes_of
 
 BASELINES = ("raw", "pca", "ae")
@@ -110,6 +111,8 @@ def headline(metrics: pd.DataFrame, protocol: str, metric: str | None = None,
         t = m[(m["target"].astype(str) == target) & ~uses.str.split(",").apply(lambda v: target in v)]
         name = metric or ("ami" if "ami" in t and any(headline_metric(r) == "ami" for _, r in t.iterrows())
                           else "nmi")
+        if target == UNLABELLED and "stability" in t:  # no label (a label-free run): the label-free score
+            name = "stability"
         row = HeadRow(target, str(level or ""), name, protocol, model)
         if name in t:
             t = t[pd.to_numeric(t[name], errors="coerce").notna()]
@@ -127,11 +130,13 @@ def headline(metrics: pd.DataFrame, protocol: str, metric: str | None = None,
 
 
 def _what(s: Scored, metric: str) -> str:
-    """'AMI 0.929 (chance 0.000, p=0.005, k=2)', k marked when chosen without labels."""
-    bits = [f"chance {plain(s.chance)}", f"p={plain(s.p_value)}"]
+    """'AMI 0.929 (chance 0.000, p=0.005, k=2)', k marked when chosen without labels; the label-free stability
+    score with its k only."""
+    bits = [] if metric == "stability" else [f"chance {plain(s.chance)}", f"p={plain(s.p_value)}"]
     if s.k is not None:
         bits.append(f"k={s.k}" + (" chosen by auto" if s.k_auto else ""))
-    return f"{metric.upper()} {plain(s.value)} ({', '.join(bits)})"
+    name = "stability (label-free)" if metric == "stability" else metric.upper()
+    return f"{name} {plain(s.value)} ({', '.join(bits)})" if bits else f"{name} {plain(s.value)}"
 
 
 def best_names(r: HeadRow, most: int = 3) -> str:

@@ -7,11 +7,20 @@ from pathlib import Path
 import pandas as pd
 
 from vae_cluster.report.collect import collect
-from vae_cluster.report.leaderboard import aggregate, write_markdown, write_tex
+from vae_cluster.report.document import as_text
+from vae_cluster.report.leaderboard import (LABEL_FREE, TableKey, aggregate, empty_table, recommend, write_markdown,
+                                            write_tex)
 from vae_cluster.utils.csvsafe import write_csv
 from vae_cluster.utils.errors import UserError
 
 log = logging.getLogger(__name__)
+
+
+LABELLED = ("nmi", "ari", "ami", "v_measure", "homogeneity", "completeness", "purity", "hungarian_acc")
+
+
+def has_values(rows: pd.DataFrame, column: str) -> bool:
+    return column in rows and pd.to_numeric(rows[column], errors="coerce").notna().any()
 
 
 def write_sweep_report(dirs: list[Path], out: Path | None = None, metric: str = "nmi", target: str | None = None,
@@ -24,13 +33,18 @@ def write_sweep_report(dirs: list[Path], out: Path | None = None, metric: str = 
         raise UserError(f"report: no runs found under {', '.join(map(str, dirs))} (a run folder holds run.json)")
     out = Path(out or dirs[0])
     out.mkdir(parents=True, exist_ok=True)
-    metrics = list(dict.fromkeys([metric, *(metrics or [])]))
     rows = col.rows
+    fallback = ""
+    if not rows.empty and metric in LABELLED and not has_values(rows, metric) and has_values(rows, LABEL_FREE):
+        fallback, metric = metric, LABEL_FREE  # runs without labels: the label-free score is all there is
+    metrics = list(dict.fromkeys([metric, *(metrics or [])]))
+    if not rows.empty and has_values(rows, LABEL_FREE):  # ranked by the label-free score, labelled ones beside it
+        metrics = list(dict.fromkeys([LABEL_FREE, *metrics]))
     if not rows.empty:
         bad = [m for m in metrics if m not in rows.columns]
         if metric in bad:
-            known = [c for c in ("nmi", "ari", "ami", "v_measure", "homogeneity", "completeness", "purity",
-                                 "hungarian_acc", "silhouette", "calinski_harabasz", "davies_bouldin") if c in rows]
+            known = [c for c in (LABEL_FREE, *LABELLED, "silhouette", "calinski_harabasz", "davies_bouldin")
+                     if c in rows]
             raise UserError(f"report: unknown metric '{metric}'; choose from {', '.join(known)}")
         metrics = [m for m in metrics if m not in bad]
         targets = [t for t in dict.fromkeys(rows["target"].astype(str)) if not t.endswith("_shuffled")]
@@ -53,19 +67,26 @@ def write_sweep_report(dirs: list[Path], out: Path | None = None, metric: str = 
     tidy = tidy[front + [c for c in tidy.columns if c not in front]]
     written.append(_csv(tidy, out / "runs.csv"))
 
-    tables = {}
+    tables: dict[TableKey, pd.DataFrame] = {}
     if not rows.empty:
+        data_sets = sorted(set(as_text(rows["data"]))) if "data" in rows else [""]
         order = [(target, level)] + [(t, lv) for t in targets for lv in levels if (t, lv) != (target, level)]
-        tables = {key: aggregate(col, key[0], key[1], metrics) for key in order}
+        for data in data_sets:  # one table per data set x target x level, none without a value
+            for t, lv in order:
+                agg = aggregate(col, t, lv, metrics, data if "data" in rows else None)
+                if not empty_table(agg, metrics):
+                    tables[TableKey(data, t, lv)] = agg
     md, tex = out / "leaderboard.md", out / "leaderboard.tex"
     write_markdown(md, col, tables, metrics, [str(d) for d in dirs])
     write_tex(tex, col, tables, metrics)
     written += [md, tex]
-    if tables:
-        agg = tables[(target, level)]
+    main = [agg for key, agg in tables.items() if (key.target, key.level) == (target, level)]
+    if main:
+        agg = pd.concat(main, ignore_index=True)  # the chosen target and level, every data set
         _csv(agg, out / "leaderboard.csv")
         written.append(out / "leaderboard.csv")
-        if not agg.empty and agg[f"{metric}_mean"].notna().any():
+        agg = main[0]  # figures: the first data set's table
+        if f"{metric}_mean" in agg and agg[f"{metric}_mean"].notna().any():
             from vae_cluster.report.figures import heatmap, ranking
 
             tag = f"{metric}_{target}_{level}"
@@ -83,9 +104,14 @@ def write_sweep_report(dirs: list[Path], out: Path | None = None, metric: str = 
             written += write_run_report(Path(d))
 
     st = col.runs["status"].value_counts()
+    ranked = metrics[0] if tables else metric
     summary = (f"report: {len(col.runs)} run(s) ({', '.join(f'{v} {k}' for k, v in st.items())})"
-               + (f"; leaderboard sorted by {metric} for {target} at {level} level" if tables else
-                  "; no complete runs to rank"))
+               + (f"; {len(tables)} leaderboard(s) ranked by {ranked}" if tables else "; no complete runs to rank")
+               + (f" ({fallback} needs labels these runs do not have)" if fallback else ""))
+    for key, agg in tables.items():
+        pick = recommend(agg, col) if (key.target, key.level) == (target, level) else None
+        if pick is not None:
+            summary += f"\n  recommended for {key.title()}: {pick.label} — {pick.reason}"
     for r in bad_runs.itertuples(index=False):
         summary += f"\n  {r.status}: {r.run_dir}" + (f" ({str(r.error)[:160]})" if isinstance(r.error, str) and r.error else "")
     return written, summary
