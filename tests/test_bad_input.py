@@ -324,7 +324,8 @@ CASES = [
          message="data.encoding: unknown text encoding 'klingon'", kept=None),
     Case("duplicate column", songs(header="filename,language,genre,genre"), SONGS, code=2,
          message="has column 'genre' more than once (columns [3, 4])", kept=None),
-    Case("required column missing", songs(header="filename,language,style,lyrics"), SONGS, code=2,
+    Case("required column missing", songs(header="filename,language,style,lyrics"),  # a named label column
+         [*SONGS, "data.columns.genre=styles"], code=2,
          message="map it with data.columns.genre=<name>", kept=None),
     Case("column mapped", songs(header="filename,language,style,lyrics"), [*SONGS, "data.columns.genre=style"]),
     Case("a 1 MB lyric", with_files(songs("long_lyric.wav,en,pop," + "la " * 350_000),
