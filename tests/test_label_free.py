@@ -137,7 +137,8 @@ def test_song_folder_without_label_columns_runs_label_free(tmp_path, data_dir):
     assert set(m["target"]) == {UNLABELLED} and (m["k_requested"] == "auto").all()
     assert m["stability"].notna().all() and "nmi" in m and m["nmi"].isna().all()
     head = next(line for line in proc.stdout.splitlines() if line.startswith(f"{UNLABELLED}:"))
-    assert head.startswith(f"{UNLABELLED}: vae stability ") and " at k=" in head and "n/a" not in head
+    assert head.startswith(f"{UNLABELLED}: best ") and "stability (label-free)" in head and "k=" in head
+    assert " vae" in head and "n/a" not in head and "–" not in head  # the model's own row is there too
     assert "stability" in (tmp_path / "run" / "report.md").read_text()
 
 
