@@ -741,7 +741,7 @@ def test_hostile_or_damaged_bundle(case: BundleCase, bundle_copy, tmp_path, caps
     from conftest import run_in_process
 
     case.damage(bundle_copy)
-    code, _, err = run_in_process("embed", str(bundle_copy), "--out", str(tmp_path / "e.csv"), capsys=capsys)
+    code, _, err = run_in_process("embed", str(bundle_copy), f"paths.cache_dir={tmp_path / 'cache'}", "--out", str(tmp_path / "e.csv"), capsys=capsys)
     lines = [ln for ln in err.splitlines() if ln.startswith("vae-cluster: error:")]
     assert not (tmp_path / "shared" / MARKER).exists(), "the bundle ran code"
     assert code == 2 and len(lines) == 1 and "Traceback" not in err, err[-2000:]
@@ -754,7 +754,7 @@ def test_intact_bundle_copy_loads_and_embeds(bundle_copy, tmp_path, capsys):
     """The control: the same copy, undamaged, embeds the run's items."""
     from conftest import run_in_process
 
-    code, out, err = run_in_process("embed", str(bundle_copy), "--out", str(tmp_path / "e.csv"), capsys=capsys)
+    code, out, err = run_in_process("embed", str(bundle_copy), f"paths.cache_dir={tmp_path / 'cache'}", "--out", str(tmp_path / "e.csv"), capsys=capsys)
     assert code == 0, err[-2000:]
     assert len(pd.read_csv(tmp_path / "e.csv")) > 0
 
