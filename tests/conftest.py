@@ -93,3 +93,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def hybrid_synthetic(tmp: Path, songs_per_class: int):
+    """Synthetic songs (4 genres x 2 languages, `songs_per_class` songs each, 2 clips) as hybrid
+    [mfcc_stats, lyrics (tfidf)]: (X, items, DataInfo)."""
+    from vae_cluster.data.synthetic import SyntheticMusic
+    from vae_cluster.features.hybrid import Hybrid
+    from vae_cluster.features.lyrics import Lyrics
+    from vae_cluster.features.mfcc_stats import MFCCStats
+    from vae_cluster.models.base import DataInfo
+
+    items = SyntheticMusic(root=tmp / "data", songs_per_class=songs_per_class, progress=False).load()
+    parts = {"mfcc_stats": MFCCStats(), "lyrics": Lyrics(text_encoder="tfidf", missing="zero")}
+    f = Hybrid(sets=["mfcc_stats", "lyrics"], parts=parts, fit_on="all", n_jobs=1, progress=False,
+               cache_dir=str(tmp / "cache")).extract(items)
+    return f.X, f.items, DataInfo(blocks=f.blocks)

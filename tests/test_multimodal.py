@@ -103,17 +103,9 @@ def test_errors_name_the_key():
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
     """Synthetic songs (4 genres x 2 languages, 6 songs each, 2 clips) as hybrid [mfcc_stats, lyrics (tfidf)]."""
-    from vae_cluster.data.synthetic import SyntheticMusic
-    from vae_cluster.features.hybrid import Hybrid
-    from vae_cluster.features.lyrics import Lyrics
-    from vae_cluster.features.mfcc_stats import MFCCStats
+    from conftest import hybrid_synthetic
 
-    tmp = tmp_path_factory.mktemp("mm")
-    items = SyntheticMusic(root=tmp / "data", songs_per_class=6, progress=False).load()
-    parts = {"mfcc_stats": MFCCStats(), "lyrics": Lyrics(text_encoder="tfidf", missing="zero")}
-    f = Hybrid(sets=["mfcc_stats", "lyrics"], parts=parts, fit_on="all", n_jobs=1, progress=False,
-               cache_dir=str(tmp / "cache")).extract(items)
-    return f.X, f.items, DataInfo(blocks=f.blocks)
+    return hybrid_synthetic(tmp_path_factory.mktemp("mm"), songs_per_class=6)
 
 
 def kmeans_nmi(Z, y, k):
