@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """One fused latent, two factors: language ARI (k=2) and genre NMI (k = genre classes) of K-Means on the same
-multimodal latent, per seed, next to K-Means on the raw audio block (issue 11's Done-when, measured directly).
+multimodal latent, per seed, next to K-Means on the raw audio block (whether one fused latent carries both, measured directly).
 
 The data and features are built once through the project's config (feature cache reused); per seed, the
 song-grouped split, scaler, model and trainer are those of `vae-cluster run` with that seed; every item is

@@ -212,7 +212,7 @@ def test_real_tiny_sweep_2_models_2_clusterers_2_seeds(tmp_path, data_dir):
     assert "## genre · clip level" in md and "None." in md  # no failed runs
 
 
-# -- issue 14: headline, assignments, sortable leaderboard with report links -------------------------------
+# -- headline, assignments, sortable leaderboard with report links -------------------------------
 
 def headline_metrics():
     rows = []

@@ -59,11 +59,11 @@ def dispatch(cmd: str, rest: list[str]) -> int:
         from vae_cluster.report.cli import main as report_main
 
         return report_main(rest)
-    if cmd == "embed":  # LEAD-WIRE
+    if cmd == "embed":
         from vae_cluster.commands.embed import main as embed_main
 
         return embed_main(rest, conf_dir())
-    if cmd == "predict":  # LEAD-WIRE
+    if cmd == "predict":
         from vae_cluster.commands.predict import main as predict_main
 
         return predict_main(rest, conf_dir())

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from vae_cluster.utils.progress import progress  # issue 14: log lines instead of bars off a terminal
+from vae_cluster.utils.progress import progress  # log lines instead of bars off a terminal
 
 from vae_cluster.models.base import FitContext
 from vae_cluster.training import checkpoint as ckpt
@@ -227,7 +227,7 @@ class Trainer:
                          "resumed_from_epoch": resumed_from, "pretrain_epochs": P,
                          "n_parameters": sum(p.numel() for p in model.parameters())}
         bar = progress(range(st["epoch"], total), desc=f"train:{type(model).__name__}", enabled=self.progress,
-                       initial=st["epoch"], total=total)  # issue 14
+                       initial=st["epoch"], total=total)
         try:
             for epoch in bar:
                 if st["stopped"]:
@@ -249,7 +249,7 @@ class Trainer:
                     row.update({f"val_{k}": v for k, v in self._run_epoch(model, Xv, Cv, kl_w).items()})
                 row["seconds"] = time.perf_counter() - t0
                 st["rows"].append(row)
-                for hook in self.on_epoch:  # issue 14
+                for hook in self.on_epoch:
                     hook(epoch + 1, row)
                 bad = [k for k, v in row.items() if k.endswith("loss") and not math.isfinite(v)]
                 if bad:
